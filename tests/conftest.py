@@ -1,0 +1,28 @@
+import os
+
+import pytest
+import torch
+
+# keep the suite within two CPU cores and reproducible
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def gaussian8():
+    """A non-isotropic 8-D Gaussian (eigenvalues from about 0.1 to 3.9) and a 500-step linear schedule."""
+    from tsdiff.core import get_schedule
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(8, 8, generator=g, dtype=torch.float64)
+    cov = a @ a.T / 8 + 0.1 * torch.eye(8, dtype=torch.float64)
+    mean = torch.randn(8, generator=g, dtype=torch.float64)
+    return mean, cov, get_schedule("linear", 500, beta_end=0.04)
+
+
+def whitened_noise(n, d, seed=0):
+    """Standard-normal noise whose sample mean is exactly 0 and sample covariance exactly I: the Monte-Carlo
+    error of the initial noise drops out of moment checks of deterministic maps."""
+    z = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    z = z - z.mean(0)
+    chol = torch.linalg.cholesky(torch.cov(z.T))
+    return torch.linalg.solve_triangular(chol, z.T, upper=False).T
