@@ -53,16 +53,16 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
     """
     if pred.shape != target.shape:
         raise ValueError(f"masked_mse: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
-    sq = (pred - target) ** 2
+    diff = pred - target
+    if mask is not None:
+        if mask.shape != pred.shape:
+            raise ValueError(f"masked_mse: mask {tuple(mask.shape)} does not match pred {tuple(pred.shape)}")
+        # torch.where (not a product) so that NaN/inf outside the mask reach neither the loss nor its gradient
+        diff = torch.where(mask, diff, torch.zeros((), dtype=diff.dtype, device=diff.device))
+    sq = diff**2
     if weight is not None:
         sq = sq * weight.to(sq).reshape(-1, *([1] * (sq.dim() - 1)))
-    if mask is None:
-        return sq.mean()
-    if mask.shape != pred.shape:
-        raise ValueError(f"masked_mse: mask {tuple(mask.shape)} does not match pred {tuple(pred.shape)}")
-    # torch.where (not multiply) so that NaN/inf outside the mask cannot leak into the loss or its gradient
-    return torch.where(mask, sq, torch.zeros((), dtype=sq.dtype, device=sq.device)).sum() / mask.sum().clamp(min=1)
-
+    return sq.mean() if mask is None else sq.sum() / mask.sum().clamp(min=1)
 
 def denoising_loss(model, x0: torch.Tensor, schedule: Schedule, condition: Condition | None = None, *,
                    parameterization: str | None = None, weighting: str = "simple", gamma: float = 5.0,

@@ -1,0 +1,1 @@
+"""Small end-to-end examples with known answers."""
