@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tsdiff.core import Condition, GaussianDenoiser, SAMPLERS, gaussian_conditional, sample
+from tsdiff.core import SAMPLERS, Condition, GaussianDenoiser, gaussian_conditional, sample
 
 N = 8192
 
@@ -41,8 +41,9 @@ def test_gaussian_conditional_against_schur_complement(gaussian8):
 @pytest.mark.parametrize("name,steps", [("ddpm", 500), ("heun", 30), ("dpmpp_2m", 30)])
 def test_model_conditioning_matches_the_analytic_conditional(observed_case, name, steps):
     den, cond, y, obs_mask, schedule = observed_case
-    x = sample(den, (1, 8), schedule, name, steps, condition=cond, n_samples=N,
-               generator=torch.Generator().manual_seed(2))[0]  # (N, 8), float64 from the observations
+    x = sample(
+        den, (1, 8), schedule, name, steps, condition=cond, n_samples=N, generator=torch.Generator().manual_seed(2)
+    )[0]  # (N, 8), float64 from the observations
     cm, cc = gaussian_conditional(den.mean, den.cov, y, obs_mask)
     u = ~obs_mask[0]
     assert rel(x[:, u].mean(0), cm[0, u]) < 0.05
@@ -55,8 +56,17 @@ def test_observed_entries_come_back_bit_for_bit(observed_case, name, conditionin
     den, cond, y, obs_mask, schedule = observed_case
     y32 = (y * 1.1).to(torch.float32)
     cond32 = Condition(observed=torch.where(obs_mask, y32, torch.nan), obs_mask=obs_mask)
-    x = sample(den, (1, 8), schedule, name, 10, condition=cond32, n_samples=5, conditioning=conditioning,
-               generator=torch.Generator().manual_seed(0))
+    x = sample(
+        den,
+        (1, 8),
+        schedule,
+        name,
+        10,
+        condition=cond32,
+        n_samples=5,
+        conditioning=conditioning,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert x.dtype == torch.float32 and x.shape == (1, 5, 8)
     assert torch.equal(x[0][:, obs_mask[0]], y32[:, obs_mask[0]].expand(5, -1))
     assert torch.isfinite(x).all()
@@ -70,13 +80,24 @@ def test_replacement_error_is_measured_and_resampling_reduces_it(observed_case):
     u = ~obs_mask[0]
 
     def errors(**kw):
-        x = sample(den, (1, 8), schedule, "ddpm", 100, condition=cond, n_samples=4096, conditioning="replace",
-                   generator=torch.Generator().manual_seed(3), **kw)[0]
+        x = sample(
+            den,
+            (1, 8),
+            schedule,
+            "ddpm",
+            100,
+            condition=cond,
+            n_samples=4096,
+            conditioning="replace",
+            generator=torch.Generator().manual_seed(3),
+            **kw,
+        )[0]
         return rel(x[:, u].mean(0), cm[0, u]), rel(torch.cov(x[:, u].T), cc[0][u][:, u])
 
     plain, resampled = errors(), errors(resample=4)
-    exact_model = sample(den, (1, 8), schedule, "ddpm", 100, condition=cond, n_samples=4096,
-                         generator=torch.Generator().manual_seed(3))[0]
+    exact_model = sample(
+        den, (1, 8), schedule, "ddpm", 100, condition=cond, n_samples=4096, generator=torch.Generator().manual_seed(3)
+    )[0]
     assert rel(exact_model[:, u].mean(0), cm[0, u]) < 0.05
     assert plain[0] > 0.1  # the approximation error is real ...
     assert resampled[0] < 0.7 * plain[0] and resampled[1] < plain[1]  # ... and resampling reduces it

@@ -18,7 +18,9 @@ from tsdiff.core import (
 def mixture():
     schedule = get_schedule("cosine", 200)
     means = torch.tensor([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.5]], dtype=torch.float64)
-    covs = torch.stack([torch.tensor([[0.3, 0.1], [0.1, 0.2]]), torch.eye(2) * 0.5, torch.tensor([[0.6, -0.2], [-0.2, 0.3]])])
+    covs = torch.stack(
+        [torch.tensor([[0.3, 0.1], [0.1, 0.2]]), torch.eye(2) * 0.5, torch.tensor([[0.6, -0.2], [-0.2, 0.3]])]
+    )
     return GaussianMixtureDenoiser([0.5, 0.3, 0.2], means, covs.double(), schedule), schedule
 
 
@@ -98,6 +100,7 @@ def test_loss_weights():
     # the same objective whatever the parameterization: x0-space weights differ from eps-space ones by SNR only
     ratio = loss_weight(s, all_t, "x0", "elbo") / elbo_eps
     torch.testing.assert_close(ratio / ratio[0], s.snr / s.snr[0])
+
 
 def test_denoising_loss_of_the_exact_denoiser_is_the_bayes_error(gaussian8):
     """For the exact x0-denoiser the expected loss at step t is the posterior variance per entry,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import whitened_noise
 
-from tsdiff.core import GaussianDenoiser, SAMPLERS, ddim_invert, sample
+from tsdiff.core import SAMPLERS, GaussianDenoiser, ddim_invert, sample
 
 N = 8192
 
@@ -30,8 +30,17 @@ CASES = [
 def test_every_sampler_matches_gaussian_moments(gaussian8, name, steps, options):
     mean, cov, schedule = gaussian8
     den = GaussianDenoiser(mean, cov, schedule)
-    x = sample(den, (N, 8), schedule, sampler=name, steps=steps, noise=whitened_noise(N, 8),
-               generator=torch.Generator().manual_seed(1), dtype=torch.float64, **options)
+    x = sample(
+        den,
+        (N, 8),
+        schedule,
+        sampler=name,
+        steps=steps,
+        noise=whitened_noise(N, 8),
+        generator=torch.Generator().manual_seed(1),
+        dtype=torch.float64,
+        **options,
+    )
     assert x.shape == (N, 8) and torch.isfinite(x).all()
     assert rel(x.mean(0), mean) < 0.05
     assert rel(torch.cov(x.T), cov) < 0.05
@@ -41,9 +50,18 @@ def test_every_sampler_matches_gaussian_moments(gaussian8, name, steps, options)
 def test_parameterization_does_not_change_samples(gaussian8, parameterization):
     mean, cov, schedule = gaussian8
     z = whitened_noise(64, 8)
-    ref = sample(GaussianDenoiser(mean, cov, schedule, "eps"), (64, 8), schedule, "ddim", 20, noise=z, dtype=torch.float64)
-    other = sample(GaussianDenoiser(mean, cov, schedule, parameterization), (64, 8), schedule, "ddim", 20, noise=z,
-                   dtype=torch.float64)
+    ref = sample(
+        GaussianDenoiser(mean, cov, schedule, "eps"), (64, 8), schedule, "ddim", 20, noise=z, dtype=torch.float64
+    )
+    other = sample(
+        GaussianDenoiser(mean, cov, schedule, parameterization),
+        (64, 8),
+        schedule,
+        "ddim",
+        20,
+        noise=z,
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(other, ref, rtol=1e-7, atol=1e-7)
 
 
@@ -67,15 +85,19 @@ def test_ode_samplers_converge_to_the_exact_flow(gaussian8, name, order):
         errs.append(rel(x, exact_flow(z, mean, cov, float(sig[0]))))
     assert all(b < a for a, b in zip(errs, errs[1:])), errs
     # doubling the steps divides the error by about 2^order
-    assert errs[-2] / errs[-1] > 2 ** order * 0.7, errs
+    assert errs[-2] / errs[-1] > 2**order * 0.7, errs
 
 
 def test_ddim_eta0_is_deterministic_and_invertible(gaussian8):
     mean, cov, schedule = gaussian8
     den = GaussianDenoiser(mean, cov, schedule)
     z = whitened_noise(128, 8)
-    a = sample(den, (128, 8), schedule, "ddim", 50, noise=z, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    b = sample(den, (128, 8), schedule, "ddim", 50, noise=z, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    a = sample(
+        den, (128, 8), schedule, "ddim", 50, noise=z, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
+    b = sample(
+        den, (128, 8), schedule, "ddim", 50, noise=z, generator=torch.Generator().manual_seed(2), dtype=torch.float64
+    )
     assert torch.equal(a, b)
     errors = []
     x0 = den.sample(128, torch.Generator().manual_seed(3))
@@ -91,8 +113,19 @@ def test_stochastic_samplers_use_the_generator(gaussian8):
     den = GaussianDenoiser(mean, cov, schedule)
     for name in SAMPLERS:
         opts = {"s_churn": 5.0} if name == "heun" else {}
-        run = lambda seed: sample(den, (4, 8), schedule, name, 20, generator=torch.Generator().manual_seed(seed),  # noqa: E731
-                                  dtype=torch.float64, **opts)
+
+        def run(seed, name=name, opts=opts):
+            return sample(
+                den,
+                (4, 8),
+                schedule,
+                name,
+                20,
+                generator=torch.Generator().manual_seed(seed),
+                dtype=torch.float64,
+                **opts,
+            )
+
         assert torch.equal(run(0), run(0))
         assert not torch.equal(run(0), run(1))
 

@@ -36,7 +36,9 @@ def test_karras_sigmas_endpoints_and_rho():
     sig = karras_sigmas(10, 0.002, 80.0, 7.0)
     assert math.isclose(sig[0], 0.002, rel_tol=1e-12) and math.isclose(sig[-1], 80.0, rel_tol=1e-12)
     roots = sig ** (1 / 7)
-    torch.testing.assert_close(roots[1:] - roots[:-1], torch.full((9,), float(roots[1] - roots[0]), dtype=torch.float64))
+    torch.testing.assert_close(
+        roots[1:] - roots[:-1], torch.full((9,), float(roots[1] - roots[0]), dtype=torch.float64)
+    )
     s = get_schedule("edm", 10)
     torch.testing.assert_close(s.sigmas, sig)
 

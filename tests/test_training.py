@@ -67,8 +67,14 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
 def test_checkpoint_describes_the_model(tmp_path):
     model = _model()
     ckpt = tmp_path / "m.pt"
-    train(model, _data(), _loss, _config(max_steps=2), checkpoint=ckpt,
-          meta={"model_kind": model.describe(), "schedule": SCHEDULE.to_dict()})
+    train(
+        model,
+        _data(),
+        _loss,
+        _config(max_steps=2),
+        checkpoint=ckpt,
+        meta={"model_kind": model.describe(), "schedule": SCHEDULE.to_dict()},
+    )
     state = load_checkpoint(ckpt, required=("model", "model_kind", "schedule"))
     rebuilt = build_model(state["model_kind"])
     rebuilt.load_state_dict(state["model"])
@@ -161,8 +167,13 @@ def test_ddp_two_gloo_processes_give_the_full_batch_gradient(tmp_path):
     script.write_text(DDP_WORKER)
     out = tmp_path / "grads.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           str(script), str(out)], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     torch.manual_seed(0)
     model = MLPDenoiser(dim=2, hidden=16, depth=1)

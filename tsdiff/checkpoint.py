@@ -53,14 +53,18 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu", required: tuple
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for truncated, corrupt or unsafe files
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or not a torch file): "
-                              f"{type(err).__name__}: {str(err)[:200]}") from err
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupt, truncated or not a torch file): "
+            f"{type(err).__name__}: {str(err)[:200]}"
+        ) from err
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         kind = type(data).__name__ if not isinstance(data, dict) else f"dict with keys {sorted(data)[:8]}"
         raise CheckpointError(f"{path} is not a tsdiff checkpoint (found a {kind}, expected format={FORMAT!r})")
     if int(data.get("format_version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format {data['format_version']}, newer than this tsdiff "
-                              f"reads ({FORMAT_VERSION}): upgrade tsdiff")
+        raise CheckpointError(
+            f"{path} has checkpoint format {data['format_version']}, newer than this tsdiff "
+            f"reads ({FORMAT_VERSION}): upgrade tsdiff"
+        )
     missing = [k for k in required if k not in data]
     if missing:
         raise CheckpointError(f"{path} lacks {missing}: it was not written for this use")

@@ -118,7 +118,7 @@ def shard(indices: torch.Tensor, rank: int, world: int) -> torch.Tensor:
     if len(indices) % world:
         raise ValueError(f"batch of {len(indices)} rows cannot be split evenly over {world} processes")
     per = len(indices) // world
-    return indices[rank * per: (rank + 1) * per]
+    return indices[rank * per : (rank + 1) * per]
 
 
 def resolve_device(name: str | None = None) -> torch.device:
@@ -168,9 +168,17 @@ def _as_tensors(data) -> tuple[torch.Tensor, ...]:
     return tensors
 
 
-def train(model: torch.nn.Module, data: torch.Tensor | Sequence[torch.Tensor], loss_fn, config: TrainConfig,
-          *, checkpoint: str | os.PathLike | None = None, resume: bool = False, meta: dict | None = None,
-          callback: Callable[[int, float], None] | None = None) -> TrainResult:
+def train(
+    model: torch.nn.Module,
+    data: torch.Tensor | Sequence[torch.Tensor],
+    loss_fn,
+    config: TrainConfig,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    meta: dict | None = None,
+    callback: Callable[[int, float], None] | None = None,
+) -> TrainResult:
     """Train ``model`` in place by minimising ``loss_fn(model, batch, generator)`` over batches of ``data`` rows.
 
     checkpoint: file written every ``config.checkpoint_every`` steps and at the end (atomically, rank 0 only),
@@ -190,8 +198,9 @@ def train(model: torch.nn.Module, data: torch.Tensor | Sequence[torch.Tensor], l
     torch.manual_seed(config.seed + rank)  # dropout and other module randomness
     model.to(device)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=config.adam_betas,
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, betas=config.adam_betas, weight_decay=config.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total))
     ema = EMA(model, config.ema_decay) if config.ema_decay else None
     generator = torch.Generator(device=device).manual_seed(config.seed * 7919 + rank)  # loss noise
@@ -213,12 +222,20 @@ def train(model: torch.nn.Module, data: torch.Tensor | Sequence[torch.Tensor], l
     def save():
         if checkpoint is None or rank != 0:
             return
-        save_checkpoint(checkpoint, {
-            **(meta or {}), "model": model.state_dict(), "ema": ema.state_dict() if ema else None,
-            "optimizer": optimizer.state_dict(), "lr_scheduler": scheduler.state_dict(), "step": step,
-            "losses": result.losses, "train_config": asdict(config),
-            "rng": {"torch": torch.get_rng_state(), "loss": generator.get_state()},
-        })
+        save_checkpoint(
+            checkpoint,
+            {
+                **(meta or {}),
+                "model": model.state_dict(),
+                "ema": ema.state_dict() if ema else None,
+                "optimizer": optimizer.state_dict(),
+                "lr_scheduler": scheduler.state_dict(),
+                "step": step,
+                "losses": result.losses,
+                "train_config": asdict(config),
+                "rng": {"torch": torch.get_rng_state(), "loss": generator.get_state()},
+            },
+        )
 
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
     bar = tqdm(total=total, initial=step, disable=not config.progress or rank != 0, desc="train", unit="step")
@@ -227,7 +244,7 @@ def train(model: torch.nn.Module, data: torch.Tensor | Sequence[torch.Tensor], l
     while step < total:
         epoch, position = divmod(step, per_epoch)
         order = _epoch_order(n_rows, config.seed, epoch)
-        rows = shard(order[position * batch_size: (position + 1) * batch_size], rank, world)
+        rows = shard(order[position * batch_size : (position + 1) * batch_size], rank, world)
         batch = tuple(t[rows].to(device, non_blocking=True) for t in tensors)
         with autocast:
             loss = loss_fn(net, batch if len(batch) > 1 else batch[0], generator)

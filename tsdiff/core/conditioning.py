@@ -39,7 +39,9 @@ class Condition:
             if not torch.isfinite(self.observed[mask]).all():
                 raise ValueError("Condition: observed holds NaN or inf at entries marked observed by obs_mask")
             # a new tensor with zeros where nothing is observed: models may multiply it by the mask
-            object.__setattr__(self, "observed", torch.where(mask, self.observed, torch.zeros((), dtype=self.observed.dtype)))
+            object.__setattr__(
+                self, "observed", torch.where(mask, self.observed, torch.zeros((), dtype=self.observed.dtype))
+            )
         if self.target_mask is not None:
             if self.target_mask.dtype != torch.bool:
                 raise TypeError(f"Condition: target_mask must be a bool tensor, got {self.target_mask.dtype}")
@@ -61,7 +63,9 @@ class Condition:
         return None
 
     def _map(self, fn) -> Condition:
-        return replace(self, **{f.name: fn(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None})
+        return replace(
+            self, **{f.name: fn(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+        )
 
     def repeat_interleave(self, n: int) -> Condition:
         """Each batch item repeated n times in a row: (B, ...) -> (B * n, ...), for n samples per item."""
@@ -69,8 +73,10 @@ class Condition:
 
     def to(self, *args, **kwargs) -> Condition:
         """Move tensors (device only for masks and labels; dtype applies to observed and side)."""
+
         def move(v):
             return v.to(*args, **kwargs) if v.is_floating_point() else v.to(device=_device_of(args, kwargs, v))
+
         return self._map(move)
 
     def index(self, idx) -> Condition:

@@ -37,8 +37,13 @@ def parameterization_of(denoiser, override: str | None = None) -> str:
     return check_parameterization(name)
 
 
-def as_x0_fn(denoiser, schedule: Schedule, condition: Condition | None = None, conditioning: str = "model",
-             parameterization: str | None = None) -> Callable[[torch.Tensor, float], torch.Tensor]:
+def as_x0_fn(
+    denoiser,
+    schedule: Schedule,
+    condition: Condition | None = None,
+    conditioning: str = "model",
+    parameterization: str | None = None,
+) -> Callable[[torch.Tensor, float], torch.Tensor]:
     """D(x, sigma): the x0 estimate of ``denoiser`` at VE state x (N, ...) and noise level sigma (a float)."""
     param = parameterization_of(denoiser, parameterization)
     if conditioning not in CONDITIONING_MODES:

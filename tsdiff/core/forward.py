@@ -15,8 +15,13 @@ def _at(table: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tenso
     return table[t].reshape(-1, *([1] * (like.dim() - 1))).to(like.device, like.dtype)
 
 
-def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: Schedule, noise: torch.Tensor | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+def q_sample(
+    x0: torch.Tensor,
+    t: torch.Tensor,
+    schedule: Schedule,
+    noise: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Draw x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps (Ho et al. 2020, eq. 4); t: (N,) steps."""
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)

@@ -15,8 +15,8 @@ import torch
 
 from .conditioning import Condition
 from .forward import q_sample
-from .random import randint, randn
 from .parameterization import check_parameterization, from_x0_eps, implied_x0_weight
+from .random import randint, randn
 from .schedules import Schedule
 
 __all__ = ["WEIGHTINGS", "loss_weight", "masked_mse", "denoising_loss"]
@@ -24,8 +24,9 @@ __all__ = ["WEIGHTINGS", "loss_weight", "masked_mse", "denoising_loss"]
 WEIGHTINGS = ("simple", "min_snr", "elbo")
 
 
-def loss_weight(schedule: Schedule, t: torch.Tensor, parameterization: str, weighting: str = "simple",
-                gamma: float = 5.0) -> torch.Tensor:
+def loss_weight(
+    schedule: Schedule, t: torch.Tensor, parameterization: str, weighting: str = "simple", gamma: float = 5.0
+) -> torch.Tensor:
     """Weight (N,) that multiplies the prediction-space squared error at integer steps t."""
     check_parameterization(parameterization)
     t = torch.as_tensor(t).long().cpu()
@@ -45,8 +46,9 @@ def loss_weight(schedule: Schedule, t: torch.Tensor, parameterization: str, weig
     return x0_weight / implied_x0_weight(ab, parameterization)
 
 
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-               weight: torch.Tensor | None = None) -> torch.Tensor:
+def masked_mse(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """sum_b w_b * sum_{i in mask_b} (pred - target)^2 / (number of masked entries): the mean over target entries.
 
     pred, target, mask: (N, ...); weight: (N,). Entries outside the mask get no gradient.
@@ -64,10 +66,20 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
         sq = sq * weight.to(sq).reshape(-1, *([1] * (sq.dim() - 1)))
     return sq.mean() if mask is None else sq.sum() / mask.sum().clamp(min=1)
 
-def denoising_loss(model, x0: torch.Tensor, schedule: Schedule, condition: Condition | None = None, *,
-                   parameterization: str | None = None, weighting: str = "simple", gamma: float = 5.0,
-                   t: torch.Tensor | None = None, noise: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+
+def denoising_loss(
+    model,
+    x0: torch.Tensor,
+    schedule: Schedule,
+    condition: Condition | None = None,
+    *,
+    parameterization: str | None = None,
+    weighting: str = "simple",
+    gamma: float = 5.0,
+    t: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """One Monte-Carlo estimate of the denoising loss for a batch of clean data x0 (N, ...).
 
     Draws t uniformly over the training steps and eps ~ N(0, I), forms x_t (Ho et al. 2020, Alg. 1), calls

@@ -20,11 +20,27 @@ def default_steps(sampler: str, schedule: Schedule) -> int:
     return schedule.n_steps if sampler in ("ddpm", "euler_maruyama", "pc") else min(50, schedule.n_steps)
 
 
-def sample(denoiser, shape, schedule: Schedule, sampler: str = "ddim", steps: int | None = None,
-           condition: Condition | None = None, generator: torch.Generator | None = None, callback=None, *,
-           n_samples: int | None = None, noise: torch.Tensor | None = None, parameterization: str | None = None,
-           conditioning: str = "model", resample: int = 0, spacing: str = "trailing", rho: float = 7.0,
-           dtype: torch.dtype | None = None, device=None, **options) -> torch.Tensor:
+def sample(
+    denoiser,
+    shape,
+    schedule: Schedule,
+    sampler: str = "ddim",
+    steps: int | None = None,
+    condition: Condition | None = None,
+    generator: torch.Generator | None = None,
+    callback=None,
+    *,
+    n_samples: int | None = None,
+    noise: torch.Tensor | None = None,
+    parameterization: str | None = None,
+    conditioning: str = "model",
+    resample: int = 0,
+    spacing: str = "trailing",
+    rho: float = 7.0,
+    dtype: torch.dtype | None = None,
+    device=None,
+    **options,
+) -> torch.Tensor:
     """Draw samples of shape ``shape`` = (B, ...), or (B, n_samples, ...) when ``n_samples`` is given.
 
     denoiser:       callable (x_t, t, condition) -> prediction, declaring ``parameterization`` (or pass it)
@@ -50,11 +66,16 @@ def sample(denoiser, shape, schedule: Schedule, sampler: str = "ddim", steps: in
         if condition.batch_size != shape[0]:
             raise ValueError(f"sample: condition has batch size {condition.batch_size} but shape is {shape}")
         if condition.obs_mask is not None and tuple(condition.obs_mask.shape) != shape:
-            raise ValueError(f"sample: condition.obs_mask {tuple(condition.obs_mask.shape)} does not match shape {shape}")
+            raise ValueError(
+                f"sample: condition.obs_mask {tuple(condition.obs_mask.shape)} does not match shape {shape}"
+            )
         if dtype is None and condition.observed is not None:
             dtype = condition.observed.dtype
-        device = device if device is not None else next(
-            v.device for v in (condition.observed, condition.side, condition.labels) if v is not None)
+        device = (
+            device
+            if device is not None
+            else next(v.device for v in (condition.observed, condition.side, condition.labels) if v is not None)
+        )
         condition = condition.repeat_interleave(n_per_item)
     dtype = dtype or torch.float32
     flat_shape = (shape[0] * n_per_item, *shape[1:])
@@ -87,7 +108,7 @@ def _resampled(run, D, x, sigmas, resample, generator, callback, options):
     restart their history at every step, so they act as their first-order member here."""
     n = len(sigmas) - 1
     for i in range(n):
-        pair = sigmas[i: i + 2]
+        pair = sigmas[i : i + 2]
         for r in range(resample + 1):
             x = run(D, x, pair, generator=generator, **options)
             if r < resample:
@@ -98,9 +119,16 @@ def _resampled(run, D, x, sigmas, resample, generator, callback, options):
     return x
 
 
-def ddim_invert(denoiser, x0: torch.Tensor, schedule: Schedule, steps: int | None = None,
-                condition: Condition | None = None, *, parameterization: str | None = None,
-                spacing: str = "trailing") -> torch.Tensor:
+def ddim_invert(
+    denoiser,
+    x0: torch.Tensor,
+    schedule: Schedule,
+    steps: int | None = None,
+    condition: Condition | None = None,
+    *,
+    parameterization: str | None = None,
+    spacing: str = "trailing",
+) -> torch.Tensor:
     """Map data to the standard-normal noise from which deterministic DDIM (eta = 0) with the same steps
     returns it (Song et al. 2021, sec. 4.3; Dhariwal & Nichol 2021, eq. 13): the DDIM ODE integrated upward,
     each step using the noise prediction at its lower end (the first at the lowest nonzero sigma)."""
@@ -114,4 +142,3 @@ def ddim_invert(denoiser, x0: torch.Tensor, schedule: Schedule, steps: int | Non
             at = sigma if sigma > 0 else sigma_next  # D is undefined at sigma = 0: the first step uses the next level
             x = x + (sigma_next - sigma) * (x - D(x, at)) / at
     return x / math.sqrt(1.0 + float(sigmas[-1]) ** 2)
-

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from .random import randn
 
 __all__ = ["ddim", "ddpm", "dpmpp_2m", "euler_maruyama", "heun", "pc", "SAMPLERS", "NFE_PER_STEP"]
@@ -90,8 +88,17 @@ def _reverse_sde_step(x, x0, sigma, sigma_next, generator):
     return x + dvar * score + math.sqrt(dvar) * _noise(x, generator)
 
 
-def heun(D, x, sigmas, generator=None, callback=None, s_churn: float = 0.0, s_tmin: float = 0.0,
-         s_tmax: float = float("inf"), s_noise: float = 1.0):
+def heun(
+    D,
+    x,
+    sigmas,
+    generator=None,
+    callback=None,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = float("inf"),
+    s_noise: float = 1.0,
+):
     """Heun's second-order method on the probability-flow ODE dx/dsigma = (x - D(x, sigma)) / sigma, with optional
     stochastic churn (Karras et al. 2022, Alg. 2): before each step, noise is added to raise sigma by a factor
     1 + gamma, gamma = min(s_churn / n, sqrt(2) - 1) for sigma in [s_tmin, s_tmax]."""

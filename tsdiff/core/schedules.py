@@ -121,7 +121,9 @@ class Schedule:
         elif spacing == "leading":
             steps = (torch.arange(0, n) * (T // n)).flip(0)
         else:
-            raise ValueError(f"timesteps: spacing must be 'trailing', 'linspace', 'leading' or 'karras', got {spacing!r}")
+            raise ValueError(
+                f"timesteps: spacing must be 'trailing', 'linspace', 'leading' or 'karras', got {spacing!r}"
+            )
         return steps.clamp(0, T - 1).unique(sorted=True).flip(0)
 
     def sampling_sigmas(self, n: int, spacing: str = "trailing", rho: float = 7.0) -> torch.Tensor:

@@ -41,15 +41,24 @@ def default_mixture(schedule: Schedule) -> GaussianMixtureDenoiser:
     return GaussianMixtureDenoiser(weights / weights.sum(), means, torch.stack(covs), schedule)
 
 
-def train_mixture_model(n_data: int = 20_000, steps: int = 3000, seed: int = 0, progress: bool = False,
-                        schedule: Schedule | None = None):
+def train_mixture_model(
+    n_data: int = 20_000, steps: int = 3000, seed: int = 0, progress: bool = False, schedule: Schedule | None = None
+):
     """Train an MLP denoiser on draws from ``default_mixture``; returns (model with EMA weights, mixture, result)."""
     schedule = schedule or get_schedule("linear", 1000)
     mixture = default_mixture(schedule)
     data, _ = mixture.sample(n_data, torch.Generator().manual_seed(seed))
     model = MLPDenoiser(dim=2, hidden=128, depth=3)
-    config = TrainConfig(max_steps=steps, batch_size=512, lr=2e-3, warmup_steps=100, ema_decay=0.995,
-                         seed=seed, progress=progress, weight_decay=0.0)
+    config = TrainConfig(
+        max_steps=steps,
+        batch_size=512,
+        lr=2e-3,
+        warmup_steps=100,
+        ema_decay=0.995,
+        seed=seed,
+        progress=progress,
+        weight_decay=0.0,
+    )
 
     def loss_fn(net, x0, generator):
         return denoising_loss(net, x0.float(), schedule, generator=generator)
@@ -59,19 +68,36 @@ def train_mixture_model(n_data: int = 20_000, steps: int = 3000, seed: int = 0, 
     return model, mixture, schedule, result
 
 
-def compare_samplers(model, mixture: GaussianMixtureDenoiser, schedule: Schedule, n: int = 4000, seed: int = 1,
-                     settings: dict | None = None) -> list[dict]:
+def compare_samplers(
+    model,
+    mixture: GaussianMixtureDenoiser,
+    schedule: Schedule,
+    n: int = 4000,
+    seed: int = 1,
+    settings: dict | None = None,
+) -> list[dict]:
     """Sliced W1 to fresh data, for samples from the trained model and from the exact denoiser, per sampler."""
     reference, _ = mixture.sample(n, torch.Generator().manual_seed(seed + 1000))
-    floor = sliced_wasserstein(mixture.sample(n, torch.Generator().manual_seed(seed + 2000))[0], reference,
-                               generator=torch.Generator().manual_seed(0))
+    floor = sliced_wasserstein(
+        mixture.sample(n, torch.Generator().manual_seed(seed + 2000))[0],
+        reference,
+        generator=torch.Generator().manual_seed(0),
+    )
     rows = []
     for name, (steps, options) in (settings or SAMPLER_SETTINGS).items():
         row = {"sampler": name, "steps": steps, "data_floor": floor}
         for label, den in (("model", model), ("exact", mixture)):
             start = time.perf_counter()
-            x = sample(den, (n, 2), schedule, name, steps, generator=torch.Generator().manual_seed(seed),
-                       dtype=torch.float32, **options)
+            x = sample(
+                den,
+                (n, 2),
+                schedule,
+                name,
+                steps,
+                generator=torch.Generator().manual_seed(seed),
+                dtype=torch.float32,
+                **options,
+            )
             row[f"{label}_seconds"] = time.perf_counter() - start
             row[f"{label}_swd"] = sliced_wasserstein(x, reference, generator=torch.Generator().manual_seed(0))
             row[f"{label}_samples"] = x

@@ -7,13 +7,16 @@ import torch
 __all__ = ["sliced_wasserstein", "moment_errors"]
 
 
-def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, n_projections: int = 256,
-                       generator: torch.Generator | None = None) -> float:
+def sliced_wasserstein(
+    x: torch.Tensor, y: torch.Tensor, n_projections: int = 256, generator: torch.Generator | None = None
+) -> float:
     """Sliced 1-Wasserstein distance between two equal-size samples (N, d): the mean over random unit
     directions of the 1-D W1 distance, which for equal sizes is the mean gap between sorted projections
     (Rabin et al. 2011; Bonneel et al. 2015)."""
     if x.dim() != 2 or x.shape != y.shape:
-        raise ValueError(f"sliced_wasserstein: need two (N, d) samples of one shape, got {tuple(x.shape)}, {tuple(y.shape)}")
+        raise ValueError(
+            f"sliced_wasserstein: need two (N, d) samples of one shape, got {tuple(x.shape)}, {tuple(y.shape)}"
+        )
     dirs = torch.randn(x.shape[1], n_projections, generator=generator, dtype=torch.float64)
     dirs = dirs / dirs.norm(dim=0, keepdim=True)
     px = (x.to(torch.float64) @ dirs).sort(0).values  # (N, P)

@@ -34,8 +34,13 @@ class MLPDenoiser(nn.Module):
         self.time = TimestepEmbedder(c.hidden)
         self.label = nn.Embedding(c.n_classes + 1, c.hidden) if c.n_classes else None
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(c.hidden), nn.Linear(c.hidden, 2 * c.hidden), nn.SiLU(), nn.Dropout(c.dropout),
-                          nn.Linear(2 * c.hidden, c.hidden))
+            nn.Sequential(
+                nn.LayerNorm(c.hidden),
+                nn.Linear(c.hidden, 2 * c.hidden),
+                nn.SiLU(),
+                nn.Dropout(c.dropout),
+                nn.Linear(2 * c.hidden, c.hidden),
+            )
             for _ in range(c.depth)
         )
         self.out = nn.Sequential(nn.LayerNorm(c.hidden), nn.Linear(c.hidden, c.dim))
