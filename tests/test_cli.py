@@ -5,7 +5,9 @@ import sys
 def test_demo_runs_end_to_end(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "tsdiff.cli", "demo", "--steps", "150", "--samples", "300", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in ("ddpm", "ddim", "dpmpp_2m", "euler_maruyama", "heun", "pc"):

@@ -18,13 +18,20 @@ def test_conversions_are_exact_inverses(ab, x0, eps, src, dst):
     there = convert(pred, x_t, alpha_bar, src, dst)
     back = convert(there, x_t, alpha_bar, dst, src)
     torch.testing.assert_close(back, pred, rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(convert(pred, x_t, alpha_bar, src, "x0"), torch.tensor([[x0]], dtype=torch.float64),
-                               rtol=1e-6, atol=1e-6 / ab**0.5)
+    torch.testing.assert_close(
+        convert(pred, x_t, alpha_bar, src, "x0"),
+        torch.tensor([[x0]], dtype=torch.float64),
+        rtol=1e-6,
+        atol=1e-6 / ab**0.5,
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(name=st.sampled_from(["linear", "cosine", "quadratic", "sigmoid", "karras"]), n=st.integers(2, 300),
-       frac=st.floats(0, 1))
+@given(
+    name=st.sampled_from(["linear", "cosine", "quadratic", "sigmoid", "karras"]),
+    n=st.integers(2, 300),
+    frac=st.floats(0, 1),
+)
 def test_continuous_step_round_trip_any_schedule(name, n, frac):
     s = get_schedule(name, n)
     t = torch.tensor([frac * (n - 1)], dtype=torch.float64)
