@@ -14,3 +14,9 @@ def randn(shape, generator: torch.Generator | None = None, device=None, dtype=to
 def randint(high: int, shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     where = generator.device if generator is not None else device
     return torch.randint(0, high, tuple(shape), generator=generator, device=where).to(device)
+
+
+def rand(shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """Uniform [0, 1) draws made on the generator's device, returned on ``device``."""
+    where = generator.device if generator is not None else device
+    return torch.rand(tuple(shape), generator=generator, device=where).to(device)

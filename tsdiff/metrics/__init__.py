@@ -1,5 +1,16 @@
 """Metrics: point, probabilistic, distributional and synthesis scores."""
 
 from .distribution import moment_errors, sliced_wasserstein
+from .probabilistic import QUANTILE_LEVELS, crps_ensemble, crps_quantile, interval_coverage, mae, mre, rmse
 
-__all__ = ["moment_errors", "sliced_wasserstein"]
+__all__ = [
+    "moment_errors",
+    "sliced_wasserstein",
+    "QUANTILE_LEVELS",
+    "crps_ensemble",
+    "crps_quantile",
+    "interval_coverage",
+    "mae",
+    "mre",
+    "rmse",
+]

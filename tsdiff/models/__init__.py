@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from .csdi import CSDIConfig, CSDIDenoiser
 from .mlp import MLPConfig, MLPDenoiser
 
-MODELS = {"mlp": (MLPDenoiser, MLPConfig)}
+MODELS = {"mlp": (MLPDenoiser, MLPConfig), "csdi": (CSDIDenoiser, CSDIConfig)}
 
 
 def build_model(description: dict):
@@ -16,4 +17,4 @@ def build_model(description: dict):
     return cls(config_cls(**description.get("config", {})))
 
 
-__all__ = ["MLPConfig", "MLPDenoiser", "MODELS", "build_model"]
+__all__ = ["CSDIConfig", "CSDIDenoiser", "MLPConfig", "MLPDenoiser", "MODELS", "build_model"]

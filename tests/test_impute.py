@@ -1,0 +1,127 @@
+"""DiffusionImputer: the scikit-learn surface, types in and out, observed values, persistence, bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from tsdiff import DiffusionImputer
+from tsdiff.checkpoint import CheckpointError, save_checkpoint
+
+FAST = dict(preset="small", epochs=2, batch_size=16, n_samples=4, sampler="ddim", sample_steps=5, progress=False)
+
+
+def _windows(n=48, l=12, k=3, missing=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(l)
+    x = np.sin(t[None, :, None] / 3 + rng.uniform(0, 6, (n, 1, 1)) + np.arange(k)) * 10 + 50
+    x[rng.random(x.shape) < missing] = np.nan
+    return x
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return DiffusionImputer(**FAST).fit(_windows())
+
+
+def test_transform_fills_gaps_and_keeps_observed_values_bit_for_bit(fitted):
+    x = _windows(seed=1)
+    before = x.copy()
+    out = fitted.transform(x)
+    assert out.shape == x.shape and not np.isnan(out).any()
+    obs = ~np.isnan(x)
+    assert np.array_equal(out[obs], x[obs])  # exactly, not approximately
+    assert np.array_equal(x, before, equal_nan=True)  # the caller's array is untouched
+    assert 10 < out[~obs].mean() < 90  # back in data units
+
+
+def test_sample_and_quantiles(fitted):
+    x = _windows(n=5, seed=2)
+    draws = fitted.sample(x, n_samples=6)
+    assert draws.shape == (5, 6, 12, 3)
+    obs = ~np.isnan(x)
+    assert np.array_equal(draws[:, 3][obs], x[obs])
+    assert draws.std(1)[~obs].mean() > 0  # the draws differ where values are missing
+    bands = fitted.predict_quantiles(x, q=(0.05, 0.5, 0.95))
+    assert set(bands) == {0.05, 0.5, 0.95}
+    assert (bands[0.05] <= bands[0.95] + 1e-9).all()
+    with pytest.raises(ValueError, match="quantile"):
+        fitted.predict_quantiles(x, q=(1.5,))
+
+
+def test_dataframe_in_dataframe_out():
+    idx = pd.date_range("2024-01-01", periods=100, freq="h")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": np.sin(np.arange(100) / 5), "b": np.cos(np.arange(100) / 5)}, index=idx)
+    df = df.mask(rng.random(df.shape) < 0.2)
+    imp = DiffusionImputer(seq_len=24, **FAST).fit(df)
+    out = imp.transform(df)
+    assert isinstance(out, pd.DataFrame) and out.index.equals(df.index) and list(out.columns) == ["a", "b"]
+    assert not out.isna().any().any()
+    pd.testing.assert_frame_equal(out[df.notna()], df[df.notna()])
+    draws = imp.sample(df, n_samples=3)
+    assert draws.shape == (3, 100, 2)
+    with pytest.raises(ValueError, match="columns"):
+        imp.transform(df.rename(columns={"b": "c"}))
+
+
+def test_sklearn_conventions(fitted):
+    params = fitted.get_params()
+    assert params["n_samples"] == 4 and params["preset"] == "small"
+    clone(fitted).set_params(n_samples=9)
+    pipe = make_pipeline(FunctionTransformer(lambda z: z), DiffusionImputer(**FAST))
+    out = pipe.fit_transform(_windows())
+    assert not np.isnan(out).any()
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    path = fitted.save(tmp_path / "imputer.pt")
+    loaded = DiffusionImputer.load(path, progress=False)
+    x = _windows(n=4, seed=3)
+    np.testing.assert_array_equal(loaded.transform(x), fitted.transform(x))
+    other = tmp_path / "other.pt"
+    save_checkpoint(
+        other,
+        {"task": "forecast", "model": {}, "model_kind": {}, "schedule": {}, "scaler": {}, "columns": [], "params": {}},
+    )
+    with pytest.raises(CheckpointError, match="not an imputation model"):
+        DiffusionImputer.load(other)
+
+
+def test_bad_input_is_named(fitted):
+    x = _windows()
+    bad = x.copy()
+    bad[:, :, 1] = np.nan
+    with pytest.raises(ValueError, match=r"no observed value.*\[1\]"):
+        DiffusionImputer(**FAST).fit(bad)
+    inf = x.copy()
+    inf[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="inf"):
+        fitted.transform(inf)
+    with pytest.raises(ValueError, match="3 features|fitted on 3"):
+        fitted.transform(x[:, :, :2])
+    with pytest.raises(ValueError, match="shape"):
+        fitted.transform(np.zeros(5))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        DiffusionImputer().transform(x)
+    with pytest.raises(ValueError, match="mask_strategy"):
+        DiffusionImputer(mask_strategy="zigzag").fit(x)
+    idx = pd.DatetimeIndex(["2024-01-02", "2024-01-01", "2024-01-03"])
+    with pytest.raises(ValueError, match="not sorted"):
+        DiffusionImputer(seq_len=2, **FAST).fit(pd.DataFrame({"a": [1.0, 2, 3]}, index=idx))
+    dup = pd.DatetimeIndex(["2024-01-01", "2024-01-01", "2024-01-03"])
+    with pytest.raises(ValueError, match="duplicated"):
+        DiffusionImputer(seq_len=2, **FAST).fit(pd.DataFrame({"a": [1.0, 2, 3]}, index=dup))
+    sparse = np.full((2, 12, 2), np.nan)
+    sparse[0, 0, 0], sparse[1, 3, 1] = 1.0, 2.0  # one value per window: nothing to hide and recover
+    with pytest.raises(ValueError, match="no window has at least two"):
+        DiffusionImputer(**FAST).fit(sparse)
+
+
+def test_constant_feature_is_centred_not_scaled():
+    x = _windows()
+    x[:, :, 2] = np.where(np.isnan(x[:, :, 2]), np.nan, 7.0)
+    imp = DiffusionImputer(**FAST).fit(x)
+    assert imp.scaler_.std[2] == 1.0 and imp.scaler_.mean[2] == 7.0

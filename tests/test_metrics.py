@@ -1,0 +1,65 @@
+import numpy as np
+import properscoring
+import pytest
+import torch
+
+from tsdiff.metrics import crps_ensemble, crps_quantile, interval_coverage, mae, mre, rmse
+
+
+def _case(s=40, n=200, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    samples = torch.randn(s, n, generator=g, dtype=torch.float64) * 1.5 + 0.3
+    target = torch.randn(n, generator=g, dtype=torch.float64)
+    mask = torch.rand(n, generator=g) < 0.7
+    return samples, target, mask
+
+
+def test_crps_ensemble_against_properscoring_and_brute_force():
+    samples, target, mask = _case()
+    plain = crps_ensemble(samples, target, fair=False)
+    expected = properscoring.crps_ensemble(target.numpy(), samples.T.numpy())
+    np.testing.assert_allclose(plain.numpy(), expected, rtol=1e-10)
+    # the fair estimator against its O(S^2) definition
+    s = samples.shape[0]
+    pair = (samples[:, None] - samples[None]).abs().sum((0, 1))
+    brute = (samples - target).abs().mean(0) - 0.5 * pair / (s * (s - 1))
+    torch.testing.assert_close(crps_ensemble(samples, target), brute)
+    assert crps_ensemble(samples, target, mask) == pytest.approx(float(brute[mask].mean()))
+
+
+def test_crps_of_an_ensemble_of_one_is_the_absolute_error():
+    target = torch.tensor([1.0, -2.0])
+    one = torch.tensor([[0.5, 0.0]])
+    torch.testing.assert_close(crps_ensemble(one, target), torch.tensor([0.5, 2.0], dtype=torch.float64))
+
+
+def test_crps_quantile_matches_the_csdi_formula():
+    samples, target, mask = _case()
+    levels = np.arange(0.05, 1.0, 0.05)
+    s, y = samples[:, mask].numpy(), target[mask].numpy()
+    total = 0.0
+    for q in levels:
+        qp = np.quantile(s, q, axis=0)  # linear interpolation, as torch.quantile
+        total += 2 * np.abs((qp - y) * ((y <= qp) * 1.0 - q)).sum() / np.abs(y).sum()
+    assert crps_quantile(samples, target, mask) == pytest.approx(total / len(levels), rel=1e-9)
+
+
+def test_point_metrics_and_coverage():
+    pred = torch.tensor([1.0, 2.0, 3.0, 10.0])
+    target = torch.tensor([1.0, 1.0, 5.0, 0.0])
+    mask = torch.tensor([True, True, True, False])
+    assert mae(pred, target, mask) == pytest.approx(1.0)
+    assert rmse(pred, target, mask) == pytest.approx((5 / 3) ** 0.5)
+    assert mre(pred, target, mask) == pytest.approx(3 / 7)
+    samples = torch.linspace(-1, 1, 101)[:, None].expand(101, 4)
+    inside = torch.tensor([0.0, 0.95, -0.95, 0.5])
+    assert interval_coverage(samples, inside, torch.ones(4, dtype=torch.bool), 0.9) == pytest.approx(0.5)  # [-0.9, 0.9]
+
+
+def test_metrics_reject_bad_input():
+    with pytest.raises(ValueError, match="shapes differ"):
+        mae(torch.zeros(3), torch.zeros(4), torch.ones(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="no entries"):
+        rmse(torch.zeros(3), torch.zeros(3), torch.zeros(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="samples"):
+        crps_quantile(torch.zeros(5, 3), torch.zeros(4), torch.ones(4, dtype=torch.bool))

@@ -1,0 +1,1 @@
+"""Data: loaders for the real formats, windows and mask strategies, pandas/xarray adapters, scaling."""
