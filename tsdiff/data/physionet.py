@@ -1,7 +1,8 @@
 """PhysioNet/CinC Challenge 2012 on CSDI's grid: 35 variables x 48 hourly bins per ICU stay.
 
 Protocol of the CSDI reference (dataset_physio.py), reproduced here:
-- stays: every ``<RecordID>.txt`` of the set with at least one measurement of the 35 variables, sorted by id; lines ``Time,Parameter,Value`` with Time = HH:MM;
+- stays: every ``<RecordID>.txt`` of the set with at least one measurement of the 35 variables, sorted by id;
+  lines ``Time,Parameter,Value`` with Time = HH:MM;
 - the bin of a measurement is its hour HH (0..47; 48:00 falls outside), and the value kept is the last one in
   the file for that (hour, variable);
 - test targets: with numpy's legacy RandomState seeded once with ``seed``, for each stay in id order, a share
