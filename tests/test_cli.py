@@ -1,14 +1,69 @@
 import subprocess
 import sys
 
+import pandas as pd
 
-def test_demo_runs_end_to_end(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "tsdiff.cli", "demo", "--steps", "150", "--samples", "300", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
+from tsdiff.data.simulate import sensor_network
+
+
+def _run(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "tsdiff.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_impute_command_writes_filled_table_with_bands(tmp_path):
+    _, df = sensor_network(n_hours=120, n_sensors=3, seed=2)
+    df.to_csv(tmp_path / "in.csv")
+    proc = _run(
+        "impute",
+        str(tmp_path / "in.csv"),
+        "--out",
+        str(tmp_path / "out.csv"),
+        "--epochs",
+        "2",
+        "--samples",
+        "4",
+        "--steps",
+        "3",
+        "--model",
+        str(tmp_path / "m.pt"),
+        "--plot",
+        str(tmp_path / "p.png"),
     )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = pd.read_csv(tmp_path / "out.csv", index_col=0)
+    cols = list(df.columns)
+    assert list(out.columns) == cols + [f"{c}_q05" for c in cols] + [f"{c}_q95" for c in cols]
+    assert not out.isna().any().any()
+    observed = df.notna().to_numpy()
+    assert (out[cols].to_numpy()[observed] == df.to_numpy()[observed]).all()
+    assert (out[[f"{c}_q05" for c in cols]].to_numpy() <= out[[f"{c}_q95" for c in cols]].to_numpy() + 1e-9).all()
+    assert (tmp_path / "p.png").stat().st_size > 5000
+    # the saved model is reused without training
+    again = _run(
+        "impute",
+        str(tmp_path / "in.csv"),
+        "--out",
+        str(tmp_path / "out2.nc"),
+        "--model",
+        str(tmp_path / "m.pt"),
+        "--samples",
+        "4",
+        "--steps",
+        "3",
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_impute_reports_bad_input_clearly(tmp_path):
+    (tmp_path / "bad.csv").write_text("time,a\n2024-01-02,1\n2024-01-01,2\n")
+    proc = _run("impute", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "o.csv"))
+    assert proc.returncode == 1 and "not sorted" in proc.stderr
+    proc = _run("impute", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o.csv"))
+    assert proc.returncode == 1 and "does not exist" in proc.stderr
+
+
+def test_samplers_demo_runs(tmp_path):
+    proc = _run("demo", "samplers", "--train-steps", "150", "--n", "300", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in ("ddpm", "ddim", "dpmpp_2m", "euler_maruyama", "heun", "pc"):
         assert f"| {name} |" in proc.stdout
@@ -16,5 +71,5 @@ def test_demo_runs_end_to_end(tmp_path):
 
 
 def test_unknown_command_fails_cleanly():
-    proc = subprocess.run([sys.executable, "-m", "tsdiff.cli", "nope"], capture_output=True, text=True)
+    proc = _run("nope")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr

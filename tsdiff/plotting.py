@@ -46,6 +46,29 @@ def error_curves(
     return save_figure(fig, path)
 
 
+def imputation_panels(
+    given, filled, lo, hi, path: str | Path, truth=None, hours: int | None = None, max_columns: int = 4
+) -> Path:
+    """One panel per column (the first ``max_columns``): observed points, the median imputation, its 5-95% band
+    and, when given, the true values of the gaps. DataFrames share an index; ``hours`` keeps the first rows."""
+    cols = list(given.columns)[:max_columns]
+    rows = slice(0, hours)
+    fig, axes = plt.subplots(len(cols), 1, figsize=(9, 1.9 * len(cols)), sharex=True, squeeze=False)
+    for ax, col in zip(axes[:, 0], cols):
+        x = given.index[rows]
+        ax.fill_between(
+            x, lo[col].iloc[rows], hi[col].iloc[rows], color="tab:orange", alpha=0.3, lw=0, label="90% band"
+        )
+        ax.plot(x, filled[col].iloc[rows], color="tab:orange", lw=1, label="imputed (median)")
+        if truth is not None:
+            gaps = given[col].iloc[rows].isna()
+            ax.plot(x[gaps], truth[col].iloc[rows][gaps], "k.", ms=2, label="true value of a gap")
+        ax.plot(x, given[col].iloc[rows], ".", color="tab:blue", ms=2, label="observed")
+        ax.set_ylabel(str(col), fontsize=8)
+    axes[0, 0].legend(fontsize=7, ncol=4, loc="upper right")
+    return save_figure(fig, path)
+
+
 def save_figure(fig, path: str | Path) -> Path:
     """Lay out, write (creating the folder) and close a figure."""
     fig.tight_layout()

@@ -9,7 +9,8 @@ Side information = sinusoidal time embedding + learned feature embedding + the c
 Written for speed, with the same function as the reference:
 - activations stay channels-last (B, K, L, C), so every 1x1 convolution is one matmul and the time attention
   works on a free view (B*K, L, C); only the feature attention needs a transposed copy;
-- attention is ``scaled_dot_product_attention`` (fused kernels on GPU);
+- attention is ``scaled_dot_product_attention`` on GPU (fused kernels) and a cache-blocked softmax attention on
+  CPU (2x faster than the fused CPU kernel for CSDI's 8-wide heads);
 - the side-information projection (145 -> 2C channels per position per layer in the reference) is split into its
   time, feature and mask parts, which are summed by broadcasting: identical output at a fraction of the FLOPs;
 - ``attention="linear"`` swaps softmax attention for linear attention (Katharopoulos et al. 2020) over long axes.
@@ -90,15 +91,37 @@ class Attention(nn.Module):
         self.out = nn.Linear(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = rearrange(self.qkv(x), "n s (three h d) -> three n h s d", three=3, h=self.heads)
-        if self.kind == "softmax":
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        else:  # phi(q) (phi(k)^T v) / (phi(q) sum phi(k)), phi = elu + 1: O(S) in sequence length
+        n, s, c = x.shape
+        # one copy into (3, N, H, S, D): q, k and v are then contiguous for every kernel below
+        q, k, v = self.qkv(x).reshape(n, s, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4).contiguous()
+        p = self.dropout if self.training else 0.0
+        if self.kind == "linear":  # phi(q) (phi(k)^T v) / (phi(q) sum phi(k)), phi = elu + 1: O(S) in length
             q, k = F.elu(q) + 1, F.elu(k) + 1
             kv = torch.einsum("nhsd,nhse->nhde", k, v)
             norm = torch.einsum("nhsd,nhd->nhs", q, k.sum(2)).clamp_min(1e-6)
             y = torch.einsum("nhsd,nhde->nhse", q, kv) / norm[..., None]
-        return self.out(rearrange(y, "n h s d -> n s (h d)"))
+        elif x.device.type == "cpu":
+            y = _cpu_attention(q, k, v, p)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        return self.out(y.transpose(1, 2).reshape(n, s, c))
+
+
+def _cpu_attention(q, k, v, dropout: float, cache_bytes: int = 2 << 20):
+    """Softmax attention in chunks of sequences whose score matrices fit in a core's cache.
+
+    CSDI's heads are 8 wide and its sequences short (tens of steps or features), where the fused CPU kernel of
+    ``scaled_dot_product_attention`` is memory-bound; materialising the scores a cache-sized chunk at a time
+    measured 2x faster on a 2-core AVX2 machine (benchmarks/perf_csdi.py)."""
+    n, h, s, d = q.shape
+    rows = max(1, cache_bytes // (h * s * s * q.element_size()))
+    q = q * d**-0.5  # scale the (.., S, D) queries, not the (.., S, S) scores
+    out = []
+    for i in range(0, n, rows):
+        scores = torch.matmul(q[i : i + rows], k[i : i + rows].transpose(-1, -2))  # (r, H, S, S)
+        weights = F.dropout(torch.softmax(scores, dim=-1), dropout, training=dropout > 0)
+        out.append(torch.matmul(weights, v[i : i + rows]))
+    return torch.cat(out) if len(out) > 1 else out[0]
 
 
 class TransformerLayer(nn.Module):
@@ -148,15 +171,13 @@ class ResidualLayer(nn.Module):
         if k > 1:
             y = rearrange(y, "b k l c -> (b l) k c")
             y = rearrange(self.feature_layer(y), "(b l) k c -> b k l c", b=b)  # attention over features
-        side = (
-            self.side_time(time_emb)[:, None, :, :]  # (B, 1, L, 2C)
-            + self.side_feature(feature_emb)[None, :, None, :]  # (1, K, 1, 2C)
-            + cond_mask[..., None].to(x.dtype) * self.side_mask
-            + self.side_bias
-        )  # (B, K, L, 2C)
-        gate, filt = (self.mid_proj(y) + side).chunk(2, dim=-1)
+        gate_filter = self.mid_proj(y)  # (B, K, L, 2C), plus the side information, summed in place:
+        gate_filter += (self.side_time(time_emb) + self.side_bias)[:, None, :, :]  # time part (B, 1, L, 2C)
+        gate_filter += self.side_feature(feature_emb)[None, :, None, :]  # feature part (1, K, 1, 2C)
+        gate_filter.addcmul_(cond_mask[..., None].to(x.dtype), self.side_mask)  # mask part (B, K, L, 1) x (2C,)
+        gate, filt = gate_filter.chunk(2, dim=-1)
         residual, skip = self.out_proj(torch.sigmoid(gate) * torch.tanh(filt)).chunk(2, dim=-1)
-        return (x + residual) / math.sqrt(2.0), skip
+        return (x + residual).mul_(1 / math.sqrt(2.0)), skip
 
 
 class CSDIDenoiser(nn.Module):
