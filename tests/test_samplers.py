@@ -146,3 +146,24 @@ def test_bad_arguments_raise(gaussian8):
         sample(den, (2, 8), schedule, noise=torch.zeros(3, 8))
     with pytest.raises(ValueError, match="parameterization"):
         sample(lambda x, t, c: x, (2, 8), schedule)
+
+
+def test_x0_range_clips_the_denoised_estimate(gaussian8):
+    mean, cov, schedule = gaussian8
+    den = GaussianDenoiser(mean, cov, schedule)
+    seen = []
+    x = sample(
+        den,
+        (256, 8),
+        schedule,
+        "ddim",
+        10,
+        x0_range=(-0.5, 0.5),
+        callback=seen.append,
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+    )
+    assert x.abs().max() <= 0.5 and all(s["denoised"].abs().max() <= 0.5 for s in seen)
+    per_feature = (torch.full((8,), -0.2, dtype=torch.float64), torch.linspace(0.1, 0.8, 8, dtype=torch.float64))
+    y = sample(den, (256, 8), schedule, "ddim", 10, x0_range=per_feature, dtype=torch.float64)
+    assert (y >= -0.2).all() and (y <= per_feature[1]).all()

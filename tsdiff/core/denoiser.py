@@ -43,8 +43,13 @@ def as_x0_fn(
     condition: Condition | None = None,
     conditioning: str = "model",
     parameterization: str | None = None,
+    x0_range: tuple | None = None,
 ) -> Callable[[torch.Tensor, float], torch.Tensor]:
-    """D(x, sigma): the x0 estimate of ``denoiser`` at VE state x (N, ...) and noise level sigma (a float)."""
+    """D(x, sigma): the x0 estimate of ``denoiser`` at VE state x (N, ...) and noise level sigma (a float).
+
+    ``x0_range = (low, high)`` (floats or tensors broadcasting against x) clips the estimate to the range data can
+    take, as DDPM implementations clip to [-1, 1]: at high noise an epsilon-predicting model's x0 estimate is its
+    error times sigma, and few-step samplers carry it forward."""
     param = parameterization_of(denoiser, parameterization)
     if conditioning not in CONDITIONING_MODES:
         raise ValueError(f"conditioning must be one of {CONDITIONING_MODES}, got {conditioning!r}")
@@ -63,6 +68,8 @@ def as_x0_fn(
         t_batch = torch.full((x.shape[0],), float(t), dtype=x.dtype, device=x.device)
         pred = denoiser(x_t, t_batch, model_condition)
         x0 = to_x0_eps(pred, x_t, torch.full((x.shape[0],), alpha_bar, dtype=torch.float64), param)[0]
+        if x0_range is not None:
+            x0 = torch.clamp(x0, *(torch.as_tensor(v, dtype=x0.dtype, device=x0.device) for v in x0_range))
         if has_obs:
             x0 = torch.where(condition.obs_mask, condition.observed.to(x0.dtype), x0)
         return x0

@@ -37,6 +37,7 @@ def sample(
     resample: int = 0,
     spacing: str = "trailing",
     rho: float = 7.0,
+    x0_range: tuple | None = None,
     dtype: torch.dtype | None = None,
     device=None,
     **options,
@@ -51,6 +52,7 @@ def sample(
     conditioning:   "model" (the denoiser reads the observations) or "replace" (RePaint replacement for an
                     unconditional denoiser; ``resample`` > 0 re-noises and repeats each step that many times)
     spacing:        how the steps are chosen: "trailing", "linspace", "leading" (training steps) or "karras"
+    x0_range:       (low, high) clip of the x0 estimate, broadcasting against one item (see ``as_x0_fn``)
     noise:          initial standard-normal noise, shape (B * S, ...) flattened over samples (default: drawn)
     Observed entries of ``condition`` come back bit-for-bit unchanged.
     """
@@ -82,7 +84,7 @@ def sample(
 
     steps = default_steps(sampler, schedule) if steps is None else int(steps)
     sigmas = schedule.sampling_sigmas(steps, spacing, rho)
-    D = as_x0_fn(denoiser, schedule, condition, conditioning, parameterization)
+    D = as_x0_fn(denoiser, schedule, condition, conditioning, parameterization, x0_range)
 
     if noise is None:
         noise = randn(flat_shape, generator, device, dtype)

@@ -16,6 +16,8 @@ class FeatureScaler:
 
     mean: np.ndarray
     std: np.ndarray
+    low: np.ndarray | None = None  # the smallest and largest observed training value per feature
+    high: np.ndarray | None = None
 
     @classmethod
     def fit(cls, values: np.ndarray, names=None) -> FeatureScaler:
@@ -26,7 +28,7 @@ class FeatureScaler:
             raise ValueError(f"features with no observed value in the training data: {bad}")
         mean = np.nanmean(flat, axis=0)
         std = np.nanstd(flat, axis=0)
-        return cls(mean, np.where(std > 0, std, 1.0))
+        return cls(mean, np.where(std > 0, std, 1.0), np.nanmin(flat, axis=0), np.nanmax(flat, axis=0))
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         return (values - self.mean) / self.std
@@ -34,9 +36,18 @@ class FeatureScaler:
     def inverse(self, values: np.ndarray) -> np.ndarray:
         return values * self.std + self.mean
 
+    def z_range(self, margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """The training range in scaled units, widened by ``margin`` of its width on each side."""
+        lo, hi = self.transform(self.low), self.transform(self.high)
+        pad = margin * (hi - lo) + 1e-6
+        return lo - pad, hi + pad
+
     def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+        return {k: None if v is None else np.asarray(v).tolist() for k, v in vars(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureScaler:
-        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
+        def arr(key):
+            return None if d.get(key) is None else np.asarray(d[key], dtype=np.float64)
+
+        return cls(arr("mean"), arr("std"), arr("low"), arr("high"))

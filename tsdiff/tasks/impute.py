@@ -47,6 +47,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
     sampler, sample_steps
                      the core sampler and its number of steps (None: the sampler's default, all 50 for "ddpm")
     max_rows         largest batch (windows x samples) sent to the model at once: bounds memory
+    clip_denoised    clip the sampler's x0 estimates to the training range (+-10% of its width) per feature
     device, seed, progress
     """
 
@@ -72,6 +73,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         sampler: str = "ddpm",
         sample_steps: int | None = None,
         max_rows: int = 1024,
+        clip_denoised: bool = True,
         device: str | None = None,
         seed: int = 0,
         progress: bool = True,
@@ -96,6 +98,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.sampler = sampler
         self.sample_steps = sample_steps
         self.max_rows = max_rows
+        self.clip_denoised = clip_denoised
         self.device = device
         self.seed = seed
         self.progress = progress
@@ -107,9 +110,10 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             options.setdefault("beta_end", 0.5)
         return get_schedule(self.schedule, self.n_diffusion_steps, **options)
 
-    def fit(self, X, y=None, *, checkpoint: str | None = None, resume: bool = False, callback=None):
-        """Train on windows of X (NaN = missing). ``checkpoint``/``resume`` as in ``tsdiff.training.train``;
-        ``callback(step, loss)`` is called after every optimizer step."""
+    def fit(self, X, y=None, *, mask_patterns=None, checkpoint: str | None = None, resume: bool = False, callback=None):
+        """Train on windows of X (NaN = missing). ``mask_patterns`` (P, L, K) bool, True = observed, are the
+        missing patterns that "historical" and "mix" masks borrow (default: X's own). ``checkpoint``/``resume``
+        as in ``tsdiff.training.train``; ``callback(step, loss)`` is called after every optimizer step."""
         if self.mask_strategy not in MASK_STRATEGIES:
             raise ValueError(f"mask_strategy must be one of {MASK_STRATEGIES}, got {self.mask_strategy!r}")
         if self.preset not in PRESETS:
@@ -132,7 +136,9 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         )
         self.schedule_ = self._schedule()
         schedule, strategy, weighting = self.schedule_, self.mask_strategy, self.weighting
-        pool = obs_mask if strategy in ("historical", "mix") else None
+        pool = None
+        if strategy in ("historical", "mix"):
+            pool = obs_mask if mask_patterns is None else self._patterns(mask_patterns)
 
         def loss_fn(net, batch, generator):
             x, observed = batch
@@ -168,6 +174,12 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.model_.eval()
         return self
 
+    def _patterns(self, patterns) -> torch.Tensor:
+        patterns = np.asarray(patterns, dtype=bool)
+        if patterns.ndim != 3 or patterns.shape[1:] != (self.seq_len_, self.n_features_in_):
+            raise ValueError(f"mask_patterns must be (P, {self.seq_len_}, {self.n_features_in_}), got {patterns.shape}")
+        return torch.from_numpy(patterns.transpose(0, 2, 1).copy())
+
     def _to_model(self, values: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, L, K) data units with NaN -> scaled values (N, K, L) float32 with 0 at missing, obs_mask (N, K, L)."""
         obs = ~np.isnan(values)
@@ -200,6 +212,11 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         items = max(1, self.max_rows // per_call)  # items per call
         out = np.empty((n, n_samples, l, k), dtype=np.float64)
         generator = torch.Generator(device=device).manual_seed(self.seed)
+        x0_range = None
+        if self.clip_denoised and self.scaler_.low is not None:
+            x0_range = tuple(
+                torch.tensor(v, dtype=torch.float32, device=device)[:, None] for v in self.scaler_.z_range()
+            )
         chunks = [(i, j) for i in range(0, n, items) for j in range(0, n_samples, per_call)]
         bar = tqdm(total=len(chunks), disable=not self.progress, desc="impute", unit="batch")
         for i, j in chunks:
@@ -214,6 +231,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
                 condition=cond,
                 generator=generator,
                 n_samples=s,
+                x0_range=x0_range,
             )  # (b, s, K, L)
             out[i : i + items, j : j + s] = draws.transpose(2, 3).double().cpu().numpy()
             bar.update(1)

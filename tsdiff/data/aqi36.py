@@ -1,0 +1,98 @@
+"""AQI-36 (Beijing PM2.5, 36 stations, hourly, 2014-05 .. 2015-04) on CSDI's protocol (dataset_pm25.py).
+
+- ``pm25_ground.txt`` holds the data with its real gaps; ``pm25_missing.txt`` the same with the standard evaluation
+  mask also removed: the evaluation targets are the values present in ground and absent in missing.
+- Test: months 3, 6, 9 and 12, cut into consecutive windows of 36 h; a month's last, partial window is taken as
+  the month's final 36 h, and only its new hours are scored (``cut`` says how many leading hours to skip).
+- Training: every 36-h window (stride 1) of months 1, 2, 4, 5, 7, 8, 10 and 11, less the validation month
+  (month 1 by default). Historical training masks come from months 2, 5, 8 and 11 only: the missing patterns of
+  months 1, 4, 7 and 10 were used to make the test mask, so using them would leak it.
+- Scaling: per station, over the training months (the reference ships precomputed values for the same).
+Metrics are reported in ug/m3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["AQI36", "load_aqi36", "TRAIN_MONTHS", "TEST_MONTHS", "HISTMASK_MONTHS"]
+
+TRAIN_MONTHS = (1, 2, 4, 5, 7, 8, 10, 11)
+TEST_MONTHS = (3, 6, 9, 12)
+HISTMASK_MONTHS = (2, 5, 8, 11)
+WINDOW = 36
+
+
+@dataclass
+class AQI36:
+    stations: list[str]
+    train: np.ndarray  # (N, 36, 36) training windows, NaN = missing
+    valid: np.ndarray  # (M, 36, 36) validation windows (stride 1)
+    test: np.ndarray  # (T, 36, 36) test windows: ground values (NaN where ground is missing)
+    test_inputs: np.ndarray  # (T, 36, 36) what the imputer is given: missing-file values
+    test_targets: np.ndarray  # (T, 36, 36) bool: scored entries (present in ground, absent in missing, not cut)
+    hist_patterns: np.ndarray  # (P, 36, 36) bool observed masks of windows from HISTMASK_MONTHS
+
+
+def _read(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path, index_col="datetime", parse_dates=True)
+    if df.index.has_duplicates or not df.index.is_monotonic_increasing:
+        raise ValueError(f"{path}: time stamps are duplicated or unsorted")
+    return df
+
+
+def _sliding(values: np.ndarray, length: int) -> np.ndarray:
+    """All windows of ``length`` consecutive rows, stride 1: (T - length + 1, length, K)."""
+    return np.lib.stride_tricks.sliding_window_view(values, length, axis=0).transpose(0, 2, 1).copy()
+
+
+def _test_windows(values: np.ndarray, length: int) -> tuple[np.ndarray, list[int]]:
+    """Consecutive windows; a partial tail becomes the last ``length`` rows, with its overlap to skip."""
+    n = len(values) // length
+    windows = [values[i * length : (i + 1) * length] for i in range(n)]
+    cuts = [0] * n
+    if len(values) % length:
+        windows.append(values[-length:])
+        cuts.append(length - len(values) % length)
+    return np.stack(windows), cuts
+
+
+def load_aqi36(root: str | Path, valid_month: int = 1) -> AQI36:
+    root = Path(root)
+    for name in ("pm25_ground.txt", "pm25_missing.txt"):
+        if not (root / name).is_file():
+            raise FileNotFoundError(f"{root / name} not found (data_scripts/aqi36.py downloads it)")
+    if valid_month not in TRAIN_MONTHS:
+        raise ValueError(f"valid_month must be one of {TRAIN_MONTHS}, got {valid_month}")
+    ground, missing = _read(root / "pm25_ground.txt"), _read(root / "pm25_missing.txt")
+    if not ground.index.equals(missing.index) or list(ground.columns) != list(missing.columns):
+        raise ValueError("pm25_ground.txt and pm25_missing.txt disagree on time stamps or stations")
+
+    def month(df, m):
+        return df[df.index.month == m].to_numpy(dtype=np.float64)
+
+    train = [_sliding(month(ground, m), WINDOW) for m in TRAIN_MONTHS if m != valid_month]
+    hist = [~np.isnan(_sliding(month(ground, m), WINDOW)) for m in HISTMASK_MONTHS if m != valid_month]
+    test, inputs, targets = [], [], []
+    for m in TEST_MONTHS:
+        g, cuts = _test_windows(month(ground, m), WINDOW)
+        x, _ = _test_windows(month(missing, m), WINDOW)
+        t = ~np.isnan(g) & np.isnan(x)
+        for i, c in enumerate(cuts):
+            t[i, :c] = False
+        test.append(g)
+        inputs.append(x)
+        targets.append(t)
+    return AQI36(
+        stations=list(ground.columns),
+        train=np.concatenate(train),
+        valid=_sliding(month(ground, valid_month), WINDOW),
+        test=np.concatenate(test),
+        test_inputs=np.concatenate(inputs),
+        test_targets=np.concatenate(targets),
+        hist_patterns=np.concatenate(hist),
+    )
