@@ -1,14 +1,16 @@
-"""Imputation benchmark: tsdiff's DiffusionImputer against the baselines on PhysioNet 2012 (CSDI protocol).
+"""Imputation benchmark: tsdiff's DiffusionImputer against the baselines, on CSDI's protocols.
 
-    python benchmarks/imputation.py --missing 0.1 --epochs 20 --preset small        # a CPU budget
+    python benchmarks/imputation.py --missing 0.1 --epochs 20 --preset small        # PhysioNet, a CPU budget
     python benchmarks/imputation.py --missing 0.1 0.5 0.9 --epochs 200 --preset reference --eval-stays 0 \\
         --samples 100 --sampler ddpm --steps 50                                     # the paper's budget (GPU)
+    python benchmarks/imputation.py --dataset aqi36 --epochs 10 --preset small      # AQI-36 ("mix" masks)
 
-Metrics are those of the CSDI reference on the held-out targets, in z-units of the training split: MAE and RMSE
-of the median of the draws, the 19-quantile normalised CRPS, and the coverage of the 90% interval. tsdiff is
-scored on the first ``--eval-stays`` test stays (0 = all 799: too slow on a CPU for the reference size); the
-baselines on the same stays. A learning curve (CRPS on 48 validation stays against training wall time, the
-evaluation time excluded) is written as a plot. Published numbers are rows marked "paper".
+Metrics are those of the CSDI reference on the held-out targets: MAE and RMSE of the median of the draws, the
+19-quantile normalised CRPS, and the coverage of the 90% interval; PhysioNet in z-units of the training split,
+AQI-36 in ug/m3. tsdiff is scored on the first ``--eval-stays`` test windows (0 = all; all 799 PhysioNet stays are
+too slow on a CPU for the reference size); the baselines on the same windows. A learning curve (CRPS on 48
+validation windows against training wall time, the evaluation time excluded) is written as a plot. Published
+numbers are rows marked "paper".
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ import torch
 
 from tsdiff import DiffusionImputer
 from tsdiff.baselines import IMPUTATION_BASELINES
+from tsdiff.data.aqi36 import load_aqi36
 from tsdiff.data.physionet import load_physionet2012
 from tsdiff.data.scaling import FeatureScaler
 from tsdiff.metrics import crps_quantile, interval_coverage, mae, rmse
 from tsdiff.plotting import error_curves
 
-PAPER = {  # CSDI paper, Table 2 / 3 (REFERENCE.md); None = not reported
-    0.1: [("CSDI (paper)", 0.217, None, 0.238), ("BRITS (paper)", 0.284, None, None)],
-    0.5: [("CSDI (paper)", 0.301, None, 0.330), ("BRITS (paper)", 0.368, None, None)],
-    0.9: [("CSDI (paper)", 0.481, None, 0.522), ("BRITS (paper)", 0.517, None, None)],
+PAPER = {  # CSDI paper, Tables 2-4 (../shared/REFERENCE.md); None = not reported
+    "physionet 10%": [("CSDI (paper)", 0.217, 0.498, 0.238), ("BRITS (paper)", 0.284, None, None)],
+    "physionet 50%": [("CSDI (paper)", 0.301, None, 0.330), ("BRITS (paper)", 0.368, None, None)],
+    "physionet 90%": [("CSDI (paper)", 0.481, None, 0.522), ("BRITS (paper)", 0.517, None, None)],
+    "aqi36": [("CSDI (paper)", 9.60, None, 0.108), ("BRITS (paper)", 14.11, None, None)],
 }
 
 
@@ -40,10 +44,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def scores(draws: np.ndarray, truth: np.ndarray, mask: np.ndarray, scaler: FeatureScaler) -> dict:
-    """draws (N, S, L, K) in data units -> metrics in z-units on the masked entries."""
-    z_draws = torch.from_numpy(scaler.transform(draws)).permute(1, 0, 2, 3)  # (S, N, L, K)
-    z_truth = torch.from_numpy(scaler.transform(np.nan_to_num(truth)))
+def scores(draws: np.ndarray, truth: np.ndarray, mask: np.ndarray, scaler: FeatureScaler | None) -> dict:
+    """draws (N, S, L, K) in data units -> metrics on the masked entries, in z-units when a scaler is given."""
+    unit = scaler.transform if scaler is not None else (lambda v: v)
+    z_draws = torch.from_numpy(unit(draws)).permute(1, 0, 2, 3)  # (S, N, L, K)
+    z_truth = torch.from_numpy(unit(np.nan_to_num(truth)))
     m = torch.from_numpy(mask)
     median = z_draws.median(0).values if z_draws.shape[0] > 1 else z_draws[0]
     out = {"mae": mae(median, z_truth, m), "rmse": rmse(median, z_truth, m)}
@@ -53,14 +58,50 @@ def scores(draws: np.ndarray, truth: np.ndarray, mask: np.ndarray, scaler: Featu
     return out
 
 
-def run_ratio(args, ratio: float, out: Path) -> list[str]:
+def physionet_case(args, ratio: float) -> dict:
     splits = load_physionet2012(args.data, missing_ratio=ratio, seed=1, fold=0)
     train = splits.values[splits.train]
-    scaler = FeatureScaler.fit(train)
     eval_idx = splits.test if args.eval_stays == 0 else splits.test[: args.eval_stays]
-    inputs, truth, mask = splits.inputs(eval_idx), splits.values[eval_idx], splits.eval_mask[eval_idx]
-    rows = []
+    val_idx = splits.valid[:48]
+    return {
+        "name": f"physionet {int(ratio * 100)}%",
+        "train": train,
+        "scaler": FeatureScaler.fit(train),
+        "inputs": splits.inputs(eval_idx),
+        "truth": splits.values[eval_idx],
+        "mask": splits.eval_mask[eval_idx],
+        "val": (splits.inputs(val_idx), splits.values[val_idx], splits.eval_mask[val_idx]),
+        "fit": {},
+        "strategy": "random",
+        "unit": "z-units of the training split",
+    }
 
+
+def aqi36_case(args) -> dict:
+    d = load_aqi36(args.aqi_data)
+    n = len(d.test) if args.eval_stays == 0 else min(args.eval_stays, len(d.test))
+    # validation: month 1 windows with a random 10% of their values hidden (every 36th window, no overlap)
+    val = d.valid[::36][:48]
+    rng = np.random.default_rng(0)
+    val_mask = ~np.isnan(val) & (rng.random(val.shape) < 0.1)
+    return {
+        "name": "aqi36",
+        "train": d.train,
+        "scaler": None,
+        "inputs": d.test_inputs[:n],
+        "truth": d.test[:n],
+        "mask": d.test_targets[:n],
+        "val": (np.where(val_mask, np.nan, val), val, val_mask),
+        "fit": {"mask_patterns": d.hist_patterns},
+        "strategy": "mix",
+        "unit": "ug/m3",
+    }
+
+
+def run_case(args, case: dict, out: Path) -> list[str]:
+    train, scaler = case["train"], case["scaler"]
+    inputs, truth, mask = case["inputs"], case["truth"], case["mask"]
+    rows = []
     for name in args.baselines:
         start = time.perf_counter()
         filled = IMPUTATION_BASELINES[name](inputs, train)
@@ -76,9 +117,7 @@ def run_ratio(args, ratio: float, out: Path) -> list[str]:
         )
         print(f"  {name}: {rows[-1]}", flush=True)
 
-    # tsdiff, with a learning curve on a few validation stays
-    val_idx = splits.valid[:48]
-    val_in, val_truth, val_mask = splits.inputs(val_idx), splits.values[val_idx], splits.eval_mask[val_idx]
+    val_in, val_truth, val_mask = case["val"]
     imp = DiffusionImputer(
         preset=args.preset,
         epochs=args.epochs,
@@ -92,9 +131,9 @@ def run_ratio(args, ratio: float, out: Path) -> list[str]:
         seed=0,
         progress=False,
         max_rows=args.max_rows,
+        mask_strategy=case["strategy"],
     )
-    steps_per_epoch = max(1, len(splits.train) // args.batch_size)
-    total = int(args.epochs * steps_per_epoch)
+    total = int(args.epochs * max(1, len(train) // args.batch_size))
     checkpoints = set(np.linspace(total / args.curve_points, total, args.curve_points).astype(int).tolist())
     curve, clock = [], {"eval": 0.0, "start": time.perf_counter()}
 
@@ -112,9 +151,10 @@ def run_ratio(args, ratio: float, out: Path) -> list[str]:
         print(f"  step {step}/{total} ({wall:.0f} s training): loss {loss:.3f}, validation CRPS {crps:.3f}", flush=True)
 
     start = time.perf_counter()
-    imp.fit(np.where(np.isnan(train), np.nan, train), callback=on_step)
+    imp.fit(train, callback=on_step, **case["fit"])
     train_s = time.perf_counter() - start - clock["eval"]
-    imp.save(out / f"physionet_{int(ratio * 100)}_{args.preset}.pt")
+    tag = case["name"].replace(" ", "_").replace("%", "")
+    imp.save(out / f"{tag}_{args.preset}.pt")
     start = time.perf_counter()
     draws = imp._draw(inputs, args.samples)
     impute_s = time.perf_counter() - start
@@ -128,20 +168,20 @@ def run_ratio(args, ratio: float, out: Path) -> list[str]:
         }
     )
     print(f"  tsdiff: {rows[-1]}", flush=True)
-    (out / f"curve_{int(ratio * 100)}.json").write_text(json.dumps(curve))
+    (out / f"curve_{tag}.json").write_text(json.dumps(curve))
     if curve:
         error_curves(
             {f"tsdiff CSDI-{args.preset}": ([c[0] for c in curve], [c[1] for c in curve])},
-            out / f"learning_curve_{int(ratio * 100)}.png",
-            "training wall time (s, 2 CPU cores)",
+            out / f"learning_curve_{tag}.png",
+            "training wall time (s)",
             "validation CRPS",
-            f"PhysioNet 2012, {int(ratio * 100)}% targets",
+            case["name"],
         )
 
     lines = [
-        f"### PhysioNet 2012, {int(ratio * 100)}% of observed values as targets",
+        f"### {case['name']} (metrics in {case['unit']})",
         "",
-        f"Scored on {len(eval_idx)} test stays ({int(mask.sum())} targets); tsdiff: {args.epochs} epochs, "
+        f"Scored on {len(inputs)} test windows ({int(mask.sum())} targets); tsdiff: {args.epochs} epochs, "
         f"{args.samples} samples, sampler {args.sampler} with {args.steps or 'all'} steps.",
         "",
         "| method | MAE | RMSE | CRPS | 90% coverage | train s | impute s | peak RSS MB |",
@@ -153,12 +193,12 @@ def run_ratio(args, ratio: float, out: Path) -> list[str]:
             f"| {r['method']} | {fmt(r['mae'])} | {fmt(r['rmse'])} | {fmt(r.get('crps'))} | "
             f"{fmt(r.get('coverage90'))} | {r['train_s']:.0f} | {r['impute_s']:.1f} | {r['peak_mb']:.0f} |"
         )
-    for name, m, r_, c in PAPER.get(ratio, []):
+    for name, m, r_, c in PAPER.get(case["name"], []):
         lines.append(f"| {name} | {fmt(m)} | {fmt(r_)} | {fmt(c)} | | | | |")
     if curve:
         lines += [
             "",
-            "Learning curve (validation CRPS, 48 stays, 16 samples): "
+            "Learning curve (validation CRPS, 48 windows, 16 samples): "
             + ", ".join(f"{w:.0f} s: {c:.3f}" for w, c, *_ in curve),
         ]
     return lines
@@ -166,9 +206,10 @@ def run_ratio(args, ratio: float, out: Path) -> list[str]:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "physionet2012")
-    )
+    shared = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    p.add_argument("--dataset", choices=["physionet", "aqi36"], default="physionet")
+    p.add_argument("--data", default=str(shared / "physionet2012"))
+    p.add_argument("--aqi-data", default=str(shared / "aqi36"))
     p.add_argument("--missing", type=float, nargs="+", default=[0.1])
     p.add_argument("--preset", default="small")
     p.add_argument("--epochs", type=float, default=20)
@@ -189,8 +230,9 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     lines = [f"## Imputation benchmark ({torch.get_num_threads()} CPU threads, torch {torch.__version__})", ""]
-    for ratio in args.missing:
-        lines += run_ratio(args, ratio, out) + [""]
+    cases = [aqi36_case(args)] if args.dataset == "aqi36" else [physionet_case(args, r) for r in args.missing]
+    for case in cases:
+        lines += run_case(args, case, out) + [""]
     text = "\n".join(lines)
     (out / "imputation.md").write_text(text)
     print(text)
