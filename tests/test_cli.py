@@ -73,3 +73,30 @@ def test_samplers_demo_runs(tmp_path):
 def test_unknown_command_fails_cleanly():
     proc = _run("nope")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_forecast_command_writes_an_ensemble(tmp_path):
+    import xarray as xr
+
+    _, df = sensor_network(n_hours=200, n_sensors=2, seed=3)
+    df.to_csv(tmp_path / "in.csv")
+    proc = _run(
+        "forecast",
+        str(tmp_path / "in.csv"),
+        "--horizon",
+        "6",
+        "--members",
+        "5",
+        "--out",
+        str(tmp_path / "fc.nc"),
+        "--epochs",
+        "1",
+        "--steps",
+        "3",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ds = xr.open_dataset(tmp_path / "fc.nc")
+    assert dict(ds["sensor_00"].sizes) == {"member": 5, "time": 6}
+    assert pd.Timestamp(ds.time.values[0]) == df.index[-1] + pd.Timedelta("1h")
+    assert dict(ds["sensor_00_quantiles"].sizes) == {"quantile": 3, "time": 6}
+    assert not ds["sensor_01"].isnull().any()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Windows", "to_windows"]
+__all__ = ["Windows", "to_windows", "sliding_windows"]
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Windows:
     columns: list  # feature names (column labels, or 0..K-1)
     restore: Callable[[np.ndarray], object]  # (N, L, K) array -> the caller's type and shape
     restore_many: Callable[[np.ndarray], np.ndarray]  # (N, S, L, K) -> (N, S, L, K) windows, (S, T, K) a series
+    series: np.ndarray | None = None  # the (T, K) series the windows were cut from, if any
 
 
 def _as_float(values: np.ndarray, what: str) -> np.ndarray:
@@ -57,29 +58,41 @@ def to_windows(x, seq_len: int | None = None) -> Windows:
         if x.shape[1] == 0 or x.shape[0] == 0:
             raise ValueError(f"the DataFrame is empty ({x.shape})")
         values = _as_float(x.to_numpy(), "the DataFrame")
-        if seq_len is None:
-            raise ValueError("seq_len is needed to cut a DataFrame into windows")
-        windows, t = _windowed(values, seq_len)
         index, columns = x.index, list(x.columns)
-        return Windows(
-            windows,
-            columns,
-            lambda w: pd.DataFrame(w.reshape(-1, w.shape[-1])[:t], index=index, columns=columns),
-            lambda s: s.transpose(1, 0, 2, 3).reshape(s.shape[1], -1, s.shape[-1])[:, :t],
-        )
+        return _series_windows(values, seq_len, columns, lambda v: pd.DataFrame(v, index=index, columns=columns))
     arr = _as_float(x, "X")
     if arr.ndim == 3:
         if min(arr.shape) == 0:
             raise ValueError(f"X has an empty axis: {arr.shape}")
         return Windows(arr, list(range(arr.shape[2])), lambda w: w, lambda s: s)
     if arr.ndim == 2:
-        if seq_len is None:
-            raise ValueError("seq_len is needed to cut a (T, K) series into windows")
-        windows, t = _windowed(arr, seq_len)
-        return Windows(
-            windows,
-            list(range(arr.shape[1])),
-            lambda w: w.reshape(-1, w.shape[-1])[:t],
-            lambda s: s.transpose(1, 0, 2, 3).reshape(s.shape[1], -1, s.shape[-1])[:, :t],
-        )
+        if min(arr.shape) == 0:
+            raise ValueError(f"X has an empty axis: {arr.shape}")
+        return _series_windows(arr, seq_len, list(range(arr.shape[1])), lambda v: v)
     raise ValueError(f"X must be (N, L, K) windows or a (T, K) series / DataFrame, got an array of shape {arr.shape}")
+
+
+def _series_windows(series: np.ndarray, seq_len: int | None, columns: list, wrap) -> Windows:
+    if seq_len is None:
+        raise ValueError("seq_len is needed to cut a (T, K) series or a DataFrame into windows")
+    windows, t = _windowed(series, seq_len)
+    return Windows(
+        windows,
+        columns,
+        lambda w: wrap(w.reshape(-1, w.shape[-1])[:t]),
+        lambda s: s.transpose(1, 0, 2, 3).reshape(s.shape[1], -1, s.shape[-1])[:, :t],
+        series,
+    )
+
+
+def sliding_windows(series: np.ndarray, seq_len: int, stride: int) -> np.ndarray:
+    """Overlapping windows (N, seq_len, K) of a (T, K) series every ``stride`` rows (more training examples from
+    one long series); a series shorter than seq_len gives one window padded with missing rows."""
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if len(series) < seq_len:
+        return _windowed(series, seq_len)[0]
+    starts = list(range(0, len(series) - seq_len + 1, stride))
+    if starts[-1] != len(series) - seq_len:
+        starts.append(len(series) - seq_len)  # the tail is covered too
+    return np.stack([series[s : s + seq_len] for s in starts])

@@ -11,7 +11,15 @@ import torch
 
 from ..core.random import rand, randint
 
-__all__ = ["random_mask", "historical_mask", "block_mask", "mix_mask", "training_mask", "MASK_STRATEGIES"]
+__all__ = [
+    "random_mask",
+    "historical_mask",
+    "block_mask",
+    "forecast_mask",
+    "mix_mask",
+    "training_mask",
+    "MASK_STRATEGIES",
+]
 
 
 def random_mask(obs_mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -52,17 +60,36 @@ def block_mask(
     return obs_mask & ~hide
 
 
+def forecast_mask(obs_mask: torch.Tensor, horizon: int) -> torch.Tensor:
+    """Hide the last ``horizon`` time steps of every window: the model learns to continue a series
+    (forecasting as imputation of the future; Tashiro et al. 2021, sec. 6.3)."""
+    if not 1 <= horizon < obs_mask.shape[-1]:
+        raise ValueError(
+            f"forecast horizon must be in [1, {obs_mask.shape[-1] - 1}] for windows of "
+            f"{obs_mask.shape[-1]} steps, got {horizon}"
+        )
+    keep = torch.ones(obs_mask.shape[-1], dtype=torch.bool, device=obs_mask.device)
+    keep[-horizon:] = False
+    return obs_mask & keep
+
+
 def mix_mask(obs_mask: torch.Tensor, pattern_pool: torch.Tensor, generator: torch.Generator | None = None):
     """Per example, "random" or "historical" with probability 1/2 each (CSDI "mix")."""
     use_random = (rand((obs_mask.shape[0],), generator, obs_mask.device) < 0.5)[:, None, None]
     return torch.where(use_random, random_mask(obs_mask, generator), historical_mask(obs_mask, pattern_pool, generator))
 
 
-MASK_STRATEGIES = ("random", "historical", "mix", "block")
+MASK_STRATEGIES = ("random", "historical", "mix", "block", "forecast")
 
 
-def training_mask(strategy: str, obs_mask: torch.Tensor, generator=None, pattern_pool=None) -> torch.Tensor:
-    """Dispatch on the strategy's name; "historical" and "mix" need ``pattern_pool``."""
+def training_mask(
+    strategy: str, obs_mask: torch.Tensor, generator=None, pattern_pool=None, horizon: int | None = None
+) -> torch.Tensor:
+    """Dispatch on the strategy's name; "historical" and "mix" need ``pattern_pool``, "forecast" ``horizon``."""
+    if strategy == "forecast":
+        if horizon is None:
+            raise ValueError("mask strategy 'forecast' needs a horizon")
+        return forecast_mask(obs_mask, horizon)
     if strategy == "random":
         return random_mask(obs_mask, generator)
     if strategy == "block":

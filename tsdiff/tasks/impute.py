@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core import Condition, Schedule, denoising_loss, get_schedule, sample
-from ..data.adapters import to_windows
+from ..data.adapters import sliding_windows, to_windows
 from ..data.masks import MASK_STRATEGIES, training_mask
 from ..data.scaling import FeatureScaler
 from ..models import build_model
@@ -40,7 +40,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
     model_options    overrides of ``CSDIConfig`` fields (e.g. {"attention": "linear"})
     schedule, n_diffusion_steps, schedule_options
                      the noise schedule (CSDI: "quadratic", 50 steps, betas 1e-4 .. 0.5)
-    mask_strategy    training masks: "random", "historical", "mix" or "block"
+    mask_strategy    training masks: "random", "historical", "mix", "block" or "forecast" (hide the last
+                     ``horizon`` steps of every window: a forecaster, see ``tasks.forecast_series``)
     epochs, batch_size, lr, weight_decay, lr_decay, warmup_steps, grad_clip, ema_decay, weighting
                      training (defaults: CSDI's Adam lr 1e-3, step decay at 75% / 90%, batch 16, uniform weighting)
     n_samples        draws per window for ``transform`` and ``predict_quantiles``
@@ -48,6 +49,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
                      the core sampler and its number of steps (None: the sampler's default, all 50 for "ddpm")
     max_rows         largest batch (windows x samples) sent to the model at once: bounds memory
     clip_denoised    clip the sampler's x0 estimates to the training range (+-10% of its width) per feature
+    train_stride     for a (T, K) series or DataFrame: train on windows every ``train_stride`` rows (overlapping;
+                     default seq_len // 4) rather than only the consecutive ones
     device, seed, progress
     """
 
@@ -74,6 +77,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         sample_steps: int | None = None,
         max_rows: int = 1024,
         clip_denoised: bool = True,
+        train_stride: int | None = None,
+        horizon: int | None = None,
         device: str | None = None,
         seed: int = 0,
         progress: bool = True,
@@ -99,6 +104,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.sample_steps = sample_steps
         self.max_rows = max_rows
         self.clip_denoised = clip_denoised
+        self.train_stride = train_stride
+        self.horizon = horizon
         self.device = device
         self.seed = seed
         self.progress = progress
@@ -120,6 +127,9 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
         windows = to_windows(X, self.seq_len)
         values = windows.values  # (N, L, K)
+        if windows.series is not None:
+            stride = self.train_stride or max(1, windows.values.shape[1] // 4)
+            values = sliding_windows(windows.series, windows.values.shape[1], stride)
         self.columns_ = windows.columns
         self.n_features_in_ = values.shape[2]
         self.seq_len_ = values.shape[1]
@@ -135,14 +145,15 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             self.preset, self.n_features_in_, n_steps=self.n_diffusion_steps, **(self.model_options or {})
         )
         self.schedule_ = self._schedule()
-        schedule, strategy, weighting = self.schedule_, self.mask_strategy, self.weighting
+        schedule, strategy, weighting, horizon = self.schedule_, self.mask_strategy, self.weighting, self.horizon
         pool = None
         if strategy in ("historical", "mix"):
             pool = obs_mask if mask_patterns is None else self._patterns(mask_patterns)
 
         def loss_fn(net, batch, generator):
             x, observed = batch
-            cond_mask = training_mask(strategy, observed, generator, None if pool is None else pool.to(x.device))
+            patterns = None if pool is None else pool.to(x.device)
+            cond_mask = training_mask(strategy, observed, generator, patterns, horizon)
             condition = Condition(observed=x, obs_mask=cond_mask, target_mask=observed & ~cond_mask)
             return denoising_loss(net, x, schedule, condition, weighting=weighting, generator=generator)
 

@@ -1,0 +1,33 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsdiff.data.masks import forecast_mask
+from tsdiff.tasks.forecast_series import fit_forecaster, forecast
+
+FAST = dict(preset="small", epochs=1, sampler="ddim", sample_steps=3, progress=False)
+
+
+def test_forecast_mask_hides_the_last_steps():
+    import torch
+
+    obs = torch.ones(2, 3, 10, dtype=torch.bool)
+    cond = forecast_mask(obs, 4)
+    assert cond[..., :6].all() and not cond[..., 6:].any()
+    with pytest.raises(ValueError, match="horizon"):
+        forecast_mask(obs, 10)
+
+
+def test_forecast_shapes_index_and_errors():
+    idx = pd.date_range("2024-01-01", periods=150, freq="h")
+    df = pd.DataFrame({"a": np.sin(np.arange(150) / 4), "b": np.cos(np.arange(150) / 4)}, index=idx)
+    model = fit_forecaster(df, horizon=5, **FAST)
+    ds = forecast(model, df, members=7)
+    assert ds["a"].shape == (7, 5) and ds.attrs["horizon"] == 5
+    assert (ds.time.values == pd.date_range(idx[-1], periods=6, freq="h")[1:]).all()
+    with pytest.raises(ValueError, match="regular frequency"):
+        forecast(model, df.iloc[[0, 1, 5, 9]])
+    with pytest.raises(ValueError, match="horizon"):
+        forecast(model, df, horizon=model.seq_len_)
+    with pytest.raises(ValueError, match="shorter than the window"):
+        fit_forecaster(df, horizon=60, seq_len=48)
