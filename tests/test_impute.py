@@ -125,3 +125,22 @@ def test_constant_feature_is_centred_not_scaled():
     x[:, :, 2] = np.where(np.isnan(x[:, :, 2]), np.nan, 7.0)
     imp = DiffusionImputer(**FAST).fit(x)
     assert imp.scaler_.std[2] == 1.0 and imp.scaler_.mean[2] == 7.0
+
+
+def test_xarray_in_xarray_out(fitted):
+    import xarray as xr
+
+    x = _windows(n=1, l=30, seed=4)[0]  # (T=30, K=3)
+    da = xr.DataArray(
+        x, dims=("time", "sensor"), coords={"time": pd.date_range("2024", periods=30, freq="h")}, attrs={"units": "K"}
+    )
+    fitted.seq_len = 12
+    out = fitted.transform(da)
+    assert isinstance(out, xr.DataArray) and out.dims == ("time", "sensor") and out.attrs == {"units": "K"}
+    assert not np.isnan(out.values).any() and np.isnan(da.values).any()  # input untouched
+    ds = xr.Dataset({f"v{k}": ("time", x[:, k]) for k in range(3)}, coords={"time": da.time})
+    out_ds = fitted.transform(ds)
+    assert isinstance(out_ds, xr.Dataset) and not np.isnan(out_ds["v1"].values).any()
+    obs = ~np.isnan(ds["v1"].values)
+    assert np.array_equal(out_ds["v1"].values[obs], ds["v1"].values[obs])
+    fitted.seq_len = None

@@ -1,7 +1,7 @@
 """Inputs in the caller's type -> windows (N, L, K) with NaN for missing, and back to the caller's type.
 
-Accepted: numpy (N, L, K) windows; numpy (T, K) or a pandas DataFrame (T rows, K columns) holding one long
-series, cut into consecutive windows of ``seq_len`` (the tail padded with missing rows, removed again on the way
+Accepted: numpy (N, L, K) windows; numpy (T, K), a pandas DataFrame (T rows, K columns), an xarray Dataset of
+variables along one time dimension or a 2-D DataArray (time, feature), each holding one long series, cut into consecutive windows of ``seq_len`` (the tail padded with missing rows, removed again on the way
 back). DataFrame indexes must be sorted and free of duplicates. The caller's object is never modified.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 __all__ = ["Windows", "to_windows", "sliding_windows"]
 
@@ -53,6 +54,8 @@ def _windowed(series: np.ndarray, seq_len: int):
 
 def to_windows(x, seq_len: int | None = None) -> Windows:
     """Convert the caller's data to windows; see the module docstring."""
+    if isinstance(x, (xr.DataArray, xr.Dataset)):
+        return _xarray_windows(x, seq_len)
     if isinstance(x, pd.DataFrame):
         _check_index(x.index)
         if x.shape[1] == 0 or x.shape[0] == 0:
@@ -83,6 +86,34 @@ def _series_windows(series: np.ndarray, seq_len: int | None, columns: list, wrap
         lambda s: s.transpose(1, 0, 2, 3).reshape(s.shape[1], -1, s.shape[-1])[:, :t],
         series,
     )
+
+
+def _xarray_windows(x, seq_len: int | None) -> Windows:
+    """A Dataset of variables along one time dimension, or a 2-D DataArray (time, feature): as a DataFrame, and
+    back to the same xarray type with its coordinates and attributes."""
+    if isinstance(x, xr.Dataset):
+        if len(x.dims) != 1:
+            raise ValueError(f"a Dataset to impute must have one dimension (time), got {dict(x.sizes)}")
+        frame = x.to_dataframe()
+        template = x
+
+        def wrap(v):
+            out = template.copy(deep=True)
+            for k, name in enumerate(frame.columns):
+                out[name].values[:] = v[:, k]
+            return out
+    else:
+        if x.ndim != 2:
+            raise ValueError(f"a DataArray to impute must be 2-D (time, feature), got dims {x.dims}")
+        frame = x.to_pandas()
+        template = x
+
+        def wrap(v):
+            return template.copy(data=v)
+
+    _check_index(frame.index)
+    values = _as_float(frame.to_numpy(), "the xarray data")
+    return _series_windows(values, seq_len, list(frame.columns), wrap)
 
 
 def sliding_windows(series: np.ndarray, seq_len: int, stride: int) -> np.ndarray:

@@ -131,6 +131,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             stride = self.train_stride or max(1, windows.values.shape[1] // 4)
             values = sliding_windows(windows.series, windows.values.shape[1], stride)
         self.columns_ = windows.columns
+        self.labeled_ = not isinstance(X, np.ndarray)
         self.n_features_in_ = values.shape[2]
         self.seq_len_ = values.shape[1]
         self.scaler_ = FeatureScaler.fit(values, self.columns_)
@@ -207,8 +208,13 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"X has {windows.values.shape[2]} features, the imputer was fitted on {self.n_features_in_}"
             )
-        if hasattr(X, "columns") and [str(c) for c in X.columns] != [str(c) for c in self.columns_]:
-            raise ValueError(f"X's columns {list(X.columns)[:8]} differ from those seen in fit {self.columns_[:8]}")
+        labeled = not isinstance(X, np.ndarray)
+        if (
+            labeled
+            and getattr(self, "labeled_", False)
+            and [str(c) for c in windows.columns] != [str(c) for c in self.columns_]
+        ):
+            raise ValueError(f"X's columns {windows.columns[:8]} differ from those seen in fit {self.columns_[:8]}")
         return windows
 
     def _draw(self, values: np.ndarray, n_samples: int) -> np.ndarray:
@@ -281,6 +287,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             "schedule": self.schedule_.to_dict(),
             "scaler": self.scaler_.to_dict(),
             "columns": [str(c) for c in self.columns_],
+            "labeled": self.labeled_,
             "params": {k: v for k, v in self.get_params().items()},
             "seq_len": self.seq_len_,
         }
@@ -305,6 +312,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.schedule_ = Schedule.from_dict(state["schedule"])
         self.scaler_ = FeatureScaler.from_dict(state["scaler"])
         self.columns_ = list(state["columns"])
+        self.labeled_ = bool(state.get("labeled", True))
         self.n_features_in_ = len(self.columns_)
         self.seq_len_ = int(state["seq_len"])
         return self
