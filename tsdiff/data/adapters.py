@@ -1,8 +1,9 @@
 """Inputs in the caller's type -> windows (N, L, K) with NaN for missing, and back to the caller's type.
 
 Accepted: numpy (N, L, K) windows; numpy (T, K), a pandas DataFrame (T rows, K columns), an xarray Dataset of
-variables along one time dimension or a 2-D DataArray (time, feature), each holding one long series, cut into consecutive windows of ``seq_len`` (the tail padded with missing rows, removed again on the way
-back). DataFrame indexes must be sorted and free of duplicates. The caller's object is never modified.
+variables along one time dimension or a 2-D DataArray (time, feature), each holding one long series, cut into
+consecutive windows of ``seq_len`` (the tail padded with missing rows, removed again on the way back). Time
+indexes must be sorted and free of duplicates. The caller's object is never modified.
 """
 
 from __future__ import annotations
