@@ -11,7 +11,7 @@ from pathlib import Path
 IMPUTE_DEFAULTS = dict(
     seq_len=48,
     preset="small",
-    epochs=150,
+    epochs=40,
     batch_size=16,
     lr=2e-3,
     lr_decay="cosine",
@@ -23,7 +23,7 @@ IMPUTE_DEFAULTS = dict(
 
 
 def _impute_table(df, args):
-    """Fit (or load) an imputer on the table and return (filled, q05, q95, imputer)."""
+    """Fit (or load) an imputer on the table; return (median-filled, q05, q95, imputer, draws)."""
     from .tasks.impute import DiffusionImputer
 
     overrides = {
@@ -41,8 +41,9 @@ def _impute_table(df, args):
         if args.model:
             imputer.save(args.model)
             print(f"model saved to {args.model}")
-    bands = imputer.predict_quantiles(df, q=(0.05, 0.5, 0.95))
-    return bands[0.5], bands[0.05], bands[0.95], imputer
+    draws = imputer.sample(df)  # (S, T, K), reused for the bands and the scores
+    bands = imputer.predict_quantiles(df, q=(0.05, 0.5, 0.95), draws=draws)
+    return bands[0.5], bands[0.05], bands[0.95], imputer, draws
 
 
 def _impute(args) -> int:
@@ -52,7 +53,7 @@ def _impute(args) -> int:
 
     df = read_table(args.input)
     start = time.perf_counter()
-    filled, lo, hi, _ = _impute_table(df, args)
+    filled, lo, hi, _, _ = _impute_table(df, args)
     out = pd.concat([filled, lo.add_suffix("_q05"), hi.add_suffix("_q95")], axis=1)
     path = write_table(out, args.out)
     n_gaps = int(df.isna().sum().sum())
@@ -128,9 +129,8 @@ def _demo_imputation(args) -> int:
         f"{given.isna().to_numpy().mean():.0%} missing; scored on {int(targets.sum())} hidden readings"
     )
     start = time.perf_counter()
-    filled, lo, hi, imputer = _impute_table(given, args)
+    filled, lo, hi, imputer, draws = _impute_table(given, args)
     seconds = time.perf_counter() - start
-    draws = imputer.sample(given)  # (S, T, K)
     y = torch.from_numpy(truth.to_numpy())
     m = torch.from_numpy(targets)
     train = given.to_numpy()[None]
@@ -184,7 +184,7 @@ def _add_sampling_options(p):
     p.add_argument("--samples", type=int, help="draws per gap (default 30)")
     p.add_argument("--sampler", choices=["ddpm", "ddim", "dpmpp_2m", "euler_maruyama", "heun", "pc"])
     p.add_argument("--steps", type=int, help="sampler steps (default 10)")
-    p.add_argument("--epochs", type=float, help="training epochs (default 150)")
+    p.add_argument("--epochs", type=float, help="training epochs (default 40)")
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -268,13 +268,20 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         median = np.median(draws, axis=1)
         return windows.restore(np.where(np.isnan(windows.values), median, windows.values))
 
-    def predict_quantiles(self, X, q=(0.05, 0.5, 0.95)) -> dict:
-        """{level: X filled with that quantile of the draws} (observed values unchanged), for each level in q."""
+    def predict_quantiles(self, X, q=(0.05, 0.5, 0.95), draws: np.ndarray | None = None) -> dict:
+        """{level: X filled with that quantile of the draws} (observed values unchanged), for each level in q;
+        ``draws`` from ``sample(X)`` are reused instead of drawing anew."""
         levels = [float(v) for v in np.atleast_1d(q)]
         if any(not 0.0 <= v <= 1.0 for v in levels):
             raise ValueError(f"quantile levels must lie in [0, 1], got {levels}")
         windows = self._check_fitted_input(X)
-        draws = self._draw(windows.values, self.n_samples)
+        if draws is None:
+            draws = self._draw(windows.values, self.n_samples)
+        elif windows.series is not None:  # (S, T, K) from sample() -> (N, S, L, K) windows
+            s_, t, k = draws.shape
+            padded = np.full((s_, windows.values.shape[0] * windows.values.shape[1], k), np.nan)
+            padded[:, :t] = draws
+            draws = padded.reshape(s_, *windows.values.shape).transpose(1, 0, 2, 3)
         bands = np.quantile(draws, levels, axis=1)  # (Q, N, L, K)
         missing = np.isnan(windows.values)
         return {v: windows.restore(np.where(missing, b, windows.values)) for v, b in zip(levels, bands)}
