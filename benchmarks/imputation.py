@@ -142,7 +142,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
             return
         t0 = time.perf_counter()
         imp.model_.eval()
-        draws = imp._draw(val_in, min(args.samples, 16))
+        draws = imp.sample(val_in, min(args.samples, 16))
         imp.model_.train()
         crps = scores(draws, val_truth, val_mask, scaler)["crps"]
         clock["eval"] += time.perf_counter() - t0
@@ -156,7 +156,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
     tag = case["name"].replace(" ", "_").replace("%", "")
     imp.save(out / f"{tag}_{args.preset}.pt")
     start = time.perf_counter()
-    draws = imp._draw(inputs, args.samples)
+    draws = imp.sample(inputs, args.samples)
     impute_s = time.perf_counter() - start
     rows.append(
         {

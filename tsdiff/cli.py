@@ -11,12 +11,12 @@ from pathlib import Path
 IMPUTE_DEFAULTS = dict(
     seq_len=48,
     preset="small",
-    epochs=40,
+    epochs=120,
     batch_size=16,
     lr=2e-3,
     lr_decay="cosine",
     warmup_steps=50,
-    n_samples=30,
+    n_samples=20,
     sampler="ddim",
     sample_steps=10,
 )
@@ -181,10 +181,10 @@ def _demo_samplers(args) -> int:
 
 
 def _add_sampling_options(p):
-    p.add_argument("--samples", type=int, help="draws per gap (default 30)")
+    p.add_argument("--samples", type=int, help="draws per gap (default 20)")
     p.add_argument("--sampler", choices=["ddpm", "ddim", "dpmpp_2m", "euler_maruyama", "heun", "pc"])
     p.add_argument("--steps", type=int, help="sampler steps (default 10)")
-    p.add_argument("--epochs", type=float, help="training epochs (default 40)")
+    p.add_argument("--epochs", type=float, help="training epochs (default 120)")
     p.add_argument("--seed", type=int, default=0)
 
 
