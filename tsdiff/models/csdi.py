@@ -9,8 +9,8 @@ Side information = sinusoidal time embedding + learned feature embedding + the c
 Written for speed, with the same function as the reference:
 - activations stay channels-last (B, K, L, C), so every 1x1 convolution is one matmul and the time attention
   works on a free view (B*K, L, C); only the feature attention needs a transposed copy;
-- attention is ``scaled_dot_product_attention`` on GPU (fused kernels) and a cache-blocked softmax attention on
-  CPU (2x faster than the fused CPU kernel for CSDI's 8-wide heads);
+- attention is ``scaled_dot_product_attention`` on contiguous (N, H, S, D) queries, keys and values (one copy per
+  attention, so that the fused kernel reads contiguous memory);
 - the side-information projection (145 -> 2C channels per position per layer in the reference) is split into its
   time, feature and mask parts, which are summed by broadcasting: identical output at a fraction of the FLOPs;
 - ``attention="linear"`` swaps softmax attention for linear attention (Katharopoulos et al. 2020) over long axes.
@@ -100,28 +100,9 @@ class Attention(nn.Module):
             kv = torch.einsum("nhsd,nhse->nhde", k, v)
             norm = torch.einsum("nhsd,nhd->nhs", q, k.sum(2)).clamp_min(1e-6)
             y = torch.einsum("nhsd,nhde->nhse", q, kv) / norm[..., None]
-        elif x.device.type == "cpu":
-            y = _cpu_attention(q, k, v, p)
         else:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         return self.out(y.transpose(1, 2).reshape(n, s, c))
-
-
-def _cpu_attention(q, k, v, dropout: float, cache_bytes: int = 2 << 20):
-    """Softmax attention in chunks of sequences whose score matrices fit in a core's cache.
-
-    CSDI's heads are 8 wide and its sequences short (tens of steps or features), where the fused CPU kernel of
-    ``scaled_dot_product_attention`` is memory-bound; materialising the scores a cache-sized chunk at a time
-    measured 2x faster on a 2-core AVX2 machine (benchmarks/perf_csdi.py)."""
-    n, h, s, d = q.shape
-    rows = max(1, cache_bytes // (h * s * s * q.element_size()))
-    q = q * d**-0.5  # scale the (.., S, D) queries, not the (.., S, S) scores
-    out = []
-    for i in range(0, n, rows):
-        scores = torch.matmul(q[i : i + rows], k[i : i + rows].transpose(-1, -2))  # (r, H, S, S)
-        weights = F.dropout(torch.softmax(scores, dim=-1), dropout, training=dropout > 0)
-        out.append(torch.matmul(weights, v[i : i + rows]))
-    return torch.cat(out) if len(out) > 1 else out[0]
 
 
 class TransformerLayer(nn.Module):
