@@ -263,10 +263,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         """X with every missing value replaced by the median of ``n_samples`` draws; same type and shape as X."""
-        windows = self._check_fitted_input(X)
-        draws = self._draw(windows.values, self.n_samples)
-        median = np.median(draws, axis=1)
-        return windows.restore(np.where(np.isnan(windows.values), median, windows.values))
+        return self.predict_quantiles(X, q=(0.5,))[0.5]
 
     def predict_quantiles(self, X, q=(0.05, 0.5, 0.95), draws: np.ndarray | None = None) -> dict:
         """{level: X filled with that quantile of the draws} (observed values unchanged), for each level in q;
@@ -295,7 +292,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             "scaler": self.scaler_.to_dict(),
             "columns": [str(c) for c in self.columns_],
             "labeled": self.labeled_,
-            "params": {k: v for k, v in self.get_params().items()},
+            "params": self.get_params(),
             "seq_len": self.seq_len_,
         }
 
