@@ -3,7 +3,7 @@
 Masked conditioning (CSDI; RePaint): ``observed`` holds the known values where ``obs_mask`` is set, the model (or
 the replacement step) is given them, they come back unchanged in every output, and losses are taken only where
 ``target_mask`` is set. ``side`` carries extra inputs (covariates, static fields) and ``labels`` class labels, where
-``NULL_LABEL`` (-1) means "no label" for classifier-free guidance.
+``NULL_LABEL`` (-1) means "no label" for classifier-free guidance, and ``scalars`` continuous conditions such as lead time.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class Condition:
     target_mask: torch.Tensor | None = None  # (B, ...) bool, True where the loss / imputation is wanted
     side: torch.Tensor | None = None  # (B, ...) side information, model-specific
     labels: torch.Tensor | None = None  # (B,) long class labels, NULL_LABEL for none
+    scalars: torch.Tensor | None = None  # (B, n) float scalar conditions (lead time, hour of day, day of year)
 
     def __post_init__(self):
         if (self.observed is None) != (self.obs_mask is None):

@@ -56,7 +56,7 @@ def as_x0_fn(
     # in "replace" mode the model is unconditional with respect to the observations (labels etc. still go in)
     model_condition = condition
     if conditioning == "replace" and condition is not None:
-        model_condition = Condition(side=condition.side, labels=condition.labels)
+        model_condition = Condition(side=condition.side, labels=condition.labels, scalars=condition.scalars)
         if model_condition.batch_size is None:
             model_condition = None
     has_obs = condition is not None and condition.obs_mask is not None

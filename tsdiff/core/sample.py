@@ -76,7 +76,11 @@ def sample(
         device = (
             device
             if device is not None
-            else next(v.device for v in (condition.observed, condition.side, condition.labels) if v is not None)
+            else next(
+                v.device
+                for v in (condition.observed, condition.side, condition.labels, condition.scalars)
+                if v is not None
+            )
         )
         condition = condition.repeat_interleave(n_per_item)
     dtype = dtype or torch.float32

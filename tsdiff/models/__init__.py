@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .csdi import CSDIConfig, CSDIDenoiser
+from .dit import DiTConfig, DiTDenoiser
 from .mlp import MLPConfig, MLPDenoiser
 
-MODELS = {"mlp": (MLPDenoiser, MLPConfig), "csdi": (CSDIDenoiser, CSDIConfig)}
+MODELS = {"mlp": (MLPDenoiser, MLPConfig), "csdi": (CSDIDenoiser, CSDIConfig), "dit": (DiTDenoiser, DiTConfig)}
 
 
 def build_model(description: dict):
@@ -17,4 +18,4 @@ def build_model(description: dict):
     return cls(config_cls(**description.get("config", {})))
 
 
-__all__ = ["CSDIConfig", "CSDIDenoiser", "MLPConfig", "MLPDenoiser", "MODELS", "build_model"]
+__all__ = ["CSDIConfig", "CSDIDenoiser", "DiTConfig", "DiTDenoiser", "MLPConfig", "MLPDenoiser", "MODELS", "build_model"]

@@ -1,0 +1,188 @@
+"""Ensemble scores for gridded forecasts, WeatherBench 2 style: xarray in, xarray out, named dims.
+
+Every score is computed per cell and then averaged with latitude (cell-area) weights normalised to mean 1 over the
+cells that hold data (NaN truth = no data, e.g. ocean cells of a land-only field), over ``dims`` (default: the
+spatial dims and ``time``), so what is left (``lead_time``, variables of a Dataset) stays. Forecasts carry the
+ensemble in ``member_dim`` (WeatherBench 2's ``number`` / ``realization`` are accepted by passing that name).
+
+    crps                  E|X - y| - 0.5 E|X - X'|, fair spread term 1 / (M (M - 1)) (Ferro 2014; WB2, GenCast);
+                          with one member (a deterministic forecast) it is the latitude-weighted MAE
+    ensemble_mean_rmse    sqrt of the weighted mean squared error of the ensemble mean
+    spread                sqrt of the weighted mean ensemble variance (ddof = 1)
+    spread_skill_ratio    spread / ensemble_mean_rmse, optionally x sqrt((M + 1) / M) (Fortin et al. 2014; GenCast)
+    rank_histogram        counts of the truth's rank among the members (ties broken at random)
+    rank_flatness         mean |relative frequency x (M + 1) - 1| of the rank histogram: 0 for a flat one
+    energy_score          E||X - y|| - 0.5 E||X - X'|| over the spatial field (Gneiting & Raftery 2007), fair form
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .probabilistic import crps_ensemble
+
+__all__ = [
+    "LAT_NAMES",
+    "LON_NAMES",
+    "spatial_dims",
+    "latitude_weights",
+    "weighted_mean",
+    "crps",
+    "ensemble_mean_rmse",
+    "spread",
+    "spread_skill_ratio",
+    "rank_histogram",
+    "rank_flatness",
+    "energy_score",
+]
+
+LAT_NAMES = ("latitude", "lat")
+LON_NAMES = ("longitude", "lon")
+
+
+def spatial_dims(obj: xr.DataArray | xr.Dataset) -> tuple[str, str]:
+    """The (latitude, longitude) dim names of ``obj``: ``latitude``/``lat`` and ``longitude``/``lon``."""
+    lat = next((d for d in LAT_NAMES if d in obj.dims), None)
+    lon = next((d for d in LON_NAMES if d in obj.dims), None)
+    if lat is None or lon is None:
+        raise ValueError(f"expected latitude and longitude dims named {LAT_NAMES} / {LON_NAMES}, got {tuple(obj.dims)}")
+    return lat, lon
+
+
+def latitude_weights(lat: xr.DataArray) -> xr.DataArray:
+    """Cell-area weights of a regular latitude axis, normalised to mean 1: sin(upper edge) - sin(lower edge), edges
+    half-way between centres and clipped at the poles (WeatherBench 2's weighting; proportional to cos(lat) away
+    from the poles). Works for ascending and descending axes."""
+    values = np.asarray(lat, dtype=np.float64)
+    if values.size == 1:
+        w = np.ones(1)
+    else:
+        order = np.argsort(values)
+        s = values[order]
+        edges = np.concatenate([[s[0] - (s[1] - s[0]) / 2], (s[1:] + s[:-1]) / 2, [s[-1] + (s[-1] - s[-2]) / 2]])
+        edges = np.clip(edges, -90.0, 90.0)
+        area = np.sin(np.deg2rad(edges[1:])) - np.sin(np.deg2rad(edges[:-1]))
+        w = np.empty_like(area)
+        w[order] = area
+    return xr.DataArray(w / w.mean(), coords={lat.name: lat.values}, dims=[lat.name], name="latitude_weight")
+
+
+def _reduce_dims(obj, dims) -> list[str]:
+    if dims is not None:
+        dims = [dims] if isinstance(dims, str) else list(dims)
+        missing = [d for d in dims if d not in obj.dims]
+        if missing:
+            raise ValueError(f"dims {missing} are not dims of the data {tuple(obj.dims)}")
+        return dims
+    return [*spatial_dims(obj), *(["time"] if "time" in obj.dims else [])]
+
+
+def weighted_mean(score, dims=None):
+    """Latitude-weighted mean of a per-cell score over ``dims`` (default: spatial dims and time), NaN cells
+    excluded (their weight does not count)."""
+    lat, _ = spatial_dims(score)
+    return score.weighted(latitude_weights(score[lat])).mean(_reduce_dims(score, dims), skipna=True)
+
+
+def _check(forecast, truth, member_dim):
+    if member_dim not in forecast.dims:
+        raise ValueError(f"forecast has no member dim {member_dim!r}; its dims are {tuple(forecast.dims)}")
+    if member_dim in truth.dims:
+        raise ValueError(f"truth must not have the member dim {member_dim!r}")
+    extra = set(truth.dims) - set(forecast.dims)
+    if extra:
+        raise ValueError(f"truth has dims {sorted(extra)} that the forecast lacks")
+
+
+def _nan_where_missing(score, truth):
+    return score.where(truth.notnull())
+
+
+def crps(forecast, truth, member_dim: str = "member", dims=None, fair: bool = True):
+    """CRPS of the ensemble (fair by default), latitude-weighted over ``dims``. One member: the MAE."""
+    _check(forecast, truth, member_dim)
+
+    def per_cell(x, y):  # x (..., M) numpy, y (...)
+        samples = torch.from_numpy(np.moveaxis(np.asarray(x, dtype=np.float64), -1, 0))
+        return crps_ensemble(samples, torch.from_numpy(np.asarray(y, dtype=np.float64)), fair=fair).numpy()
+
+    truth_b = truth.broadcast_like(forecast.isel({member_dim: 0}, drop=True))
+    score = xr.apply_ufunc(per_cell, forecast, truth_b, input_core_dims=[[member_dim], []])
+    return weighted_mean(_nan_where_missing(score, truth_b), dims)
+
+
+def ensemble_mean_rmse(forecast, truth, member_dim: str = "member", dims=None):
+    """sqrt(weighted mean of (ensemble mean - truth)^2) over ``dims``."""
+    _check(forecast, truth, member_dim)
+    return np.sqrt(weighted_mean((forecast.mean(member_dim) - truth) ** 2, dims))
+
+
+def spread(forecast, truth, member_dim: str = "member", dims=None):
+    """sqrt(weighted mean of the ensemble variance (ddof = 1)) over the cells where truth holds data."""
+    _check(forecast, truth, member_dim)
+    if forecast.sizes[member_dim] < 2:
+        raise ValueError("spread needs at least two members")
+    return np.sqrt(weighted_mean(_nan_where_missing(forecast.var(member_dim, ddof=1), truth), dims))
+
+
+def spread_skill_ratio(forecast, truth, member_dim: str = "member", dims=None, finite_ensemble: bool = True):
+    """spread / ensemble-mean RMSE; with ``finite_ensemble`` times sqrt((M + 1) / M), so that a perfectly
+    calibrated M-member ensemble scores 1 in expectation (Fortin et al. 2014; GenCast)."""
+    ratio = spread(forecast, truth, member_dim, dims) / ensemble_mean_rmse(forecast, truth, member_dim, dims)
+    m = forecast.sizes[member_dim]
+    return ratio * np.sqrt((m + 1) / m) if finite_ensemble else ratio
+
+
+def rank_histogram(forecast, truth, member_dim: str = "member", dims=None, seed: int = 0):
+    """Counts of the truth's rank among the M members (M + 1 bins, dim ``rank``), pooled over ``dims`` (default:
+    spatial dims and time), cells without truth excluded. Ties are broken uniformly at random."""
+    _check(forecast, truth, member_dim)
+    rng = np.random.default_rng(seed)
+    m = forecast.sizes[member_dim]
+
+    def ranks(x, y):  # x (..., M), y (...) -> rank (...) as float, NaN where y is NaN
+        below = (x < y[..., None]).sum(-1)
+        ties = (x == y[..., None]).sum(-1)
+        r = below + np.floor(rng.random(y.shape) * (ties + 1))
+        return np.where(np.isnan(y), np.nan, r)
+
+    truth_b = truth.broadcast_like(forecast.isel({member_dim: 0}, drop=True))
+    rank = xr.apply_ufunc(ranks, forecast, truth_b, input_core_dims=[[member_dim], []])
+    reduce = _reduce_dims(rank, dims)
+    bins = xr.DataArray(np.arange(m + 1), dims=["rank"])
+    return (rank == bins).sum(reduce)
+
+
+def rank_flatness(histogram, rank_dim: str = "rank"):
+    """Mean |relative frequency x n_bins - 1| over the bins of a rank histogram: 0 when flat, larger when the
+    ensemble is under- (U shape) or over-dispersed (dome) or biased (slope)."""
+    n_bins = histogram.sizes[rank_dim]
+    freq = histogram / histogram.sum(rank_dim)
+    return abs(freq * n_bins - 1).mean(rank_dim)
+
+
+def energy_score(forecast, truth, member_dim: str = "member", dims=None):
+    """Energy score of the ensemble over the spatial field (cells with truth; latitude weights inside the norm),
+    E||X - y|| - 1 / (2 M (M - 1)) sum_{i != j} ||x_i - x_j||, averaged over the other ``dims`` (default: time)."""
+    _check(forecast, truth, member_dim)
+    lat, lon = spatial_dims(forecast)
+    w = latitude_weights(forecast[lat])
+    valid = truth.notnull()
+    w_cells = (w * valid).broadcast_like(truth)
+
+    def norm(d):
+        return np.sqrt((w_cells * d.fillna(0.0) ** 2).sum([lat, lon]) / w_cells.sum([lat, lon]))
+
+    skill = norm(forecast - truth).mean(member_dim)
+    m = forecast.sizes[member_dim]
+    if m > 1:
+        other = forecast.rename({member_dim: "_other"})
+        pair = norm(forecast - other).sum([member_dim, "_other"]) / (m * (m - 1))
+    else:
+        pair = 0.0 * skill
+    score = skill - 0.5 * pair
+    rest = [d for d in (_reduce_dims(forecast, dims) if dims is not None else ["time"]) if d not in (lat, lon)]
+    rest = [d for d in rest if d in score.dims]
+    return score.mean(rest) if rest else score
