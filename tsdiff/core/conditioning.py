@@ -3,7 +3,8 @@
 Masked conditioning (CSDI; RePaint): ``observed`` holds the known values where ``obs_mask`` is set, the model (or
 the replacement step) is given them, they come back unchanged in every output, and losses are taken only where
 ``target_mask`` is set. ``side`` carries extra inputs (covariates, static fields) and ``labels`` class labels, where
-``NULL_LABEL`` (-1) means "no label" for classifier-free guidance, and ``scalars`` continuous conditions such as lead time.
+``NULL_LABEL`` (-1) means "no label" for classifier-free guidance, and ``scalars`` continuous conditions such as
+lead time.
 """
 
 from __future__ import annotations

@@ -80,7 +80,9 @@ def check_grid(ds, variables=None, name: str = "data") -> tuple[xr.Dataset, Grid
     if "time" not in ds.dims:
         raise ValueError(f"{name}: no `time` dim; dims are {tuple(ds.dims)}")
     lat, lon = spatial_dims(ds)
-    variables = list(ds.data_vars) if variables is None else [variables] if isinstance(variables, str) else list(variables)
+    if variables is None:
+        variables = list(ds.data_vars)
+    variables = [variables] if isinstance(variables, str) else list(variables)
     if not variables:
         raise ValueError(f"{name}: no variables to forecast")
     absent = [v for v in variables if v not in ds.data_vars]
@@ -109,7 +111,9 @@ def check_grid(ds, variables=None, name: str = "data") -> tuple[xr.Dataset, Grid
         raise ValueError(f"{name}: duplicated time stamps, e.g. {times[times.duplicated()][:3].tolist()}")
     if not times.is_monotonic_increasing:
         bad = int(np.argmax(np.diff(times.asi8) < 0))
-        raise ValueError(f"{name}: time stamps are not sorted (at position {bad + 1}: {times[bad + 1]} after {times[bad]})")
+        raise ValueError(
+            f"{name}: time stamps are not sorted (at position {bad + 1}: {times[bad + 1]} after {times[bad]})"
+        )
     for d in (lat, lon):
         c = np.asarray(ds[d].values, dtype=float)
         if c.size > 1 and not (np.all(np.diff(c) > 0) or np.all(np.diff(c) < 0)):
@@ -144,7 +148,7 @@ def is_global(lon: np.ndarray) -> bool:
     return bool(abs(spacing * lon.size - 360.0) < 1e-6 * 360)
 
 
-def init_indices(data: xr.Dataset, init_times, history: pd.Timedelta | None = None) -> tuple[pd.DatetimeIndex, np.ndarray]:
+def init_indices(data: xr.Dataset, init_times, history: pd.Timedelta | None = None) -> tuple:
     """(init times, their positions in ``data``); with ``history``, also checks that init - history is present.
     Errors name the init times that are missing or lack history."""
     times = pd.DatetimeIndex(data["time"].values)

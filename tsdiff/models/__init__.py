@@ -18,4 +18,13 @@ def build_model(description: dict):
     return cls(config_cls(**description.get("config", {})))
 
 
-__all__ = ["CSDIConfig", "CSDIDenoiser", "DiTConfig", "DiTDenoiser", "MLPConfig", "MLPDenoiser", "MODELS", "build_model"]
+__all__ = [
+    "CSDIConfig",
+    "CSDIDenoiser",
+    "DiTConfig",
+    "DiTDenoiser",
+    "MLPConfig",
+    "MLPDenoiser",
+    "MODELS",
+    "build_model",
+]

@@ -41,7 +41,7 @@ N_SCALARS = 4  # sin/cos of hour of day and of day of year of the valid time
 
 
 def parse_lead_times(lead_times, step: pd.Timedelta) -> list[pd.Timedelta]:
-    """"1h,3h" / ["1h", "6h"] / timedeltas -> sorted unique positive multiples of ``step`` (else an error)."""
+    """ "1h,3h" / ["1h", "6h"] / timedeltas -> sorted unique positive multiples of ``step`` (else an error)."""
     if isinstance(lead_times, str):
         lead_times = [s for s in lead_times.split(",") if s.strip()]
     leads = sorted({pd.Timedelta(v) for v in np.atleast_1d(lead_times)})
@@ -235,7 +235,14 @@ class EnsembleForecaster:
             device=self.device,
         )
         self.train_result_ = train(
-            self.model_, rows, loss_fn, config, checkpoint=checkpoint, resume=resume, meta=self._meta(), callback=callback
+            self.model_,
+            rows,
+            loss_fn,
+            config,
+            checkpoint=checkpoint,
+            resume=resume,
+            meta=self._meta(),
+            callback=callback,
         )
         if self.train_result_.ema is not None:
             self.train_result_.ema.copy_to(self.model_)
