@@ -3,8 +3,8 @@ import os
 import pytest
 import torch
 
-# keep the suite within two CPU cores and reproducible
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# keep the suite within two CPU cores and reproducible (OMP_NUM_THREADS, when set, wins: e.g. beside a benchmark)
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", min(2, os.cpu_count() or 1))))
 
 
 @pytest.fixture

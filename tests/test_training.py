@@ -121,7 +121,14 @@ def test_ema_is_an_exponential_average():
     for value in (3.0, 5.0):
         torch.nn.init.constant_(lin.weight, value)
         ema.update(lin)
-    assert float(ema.shadow[0]) == pytest.approx(0.5 * (0.5 * 1 + 0.5 * 3) + 0.5 * 5)
+    # warm-up: decays 1/10 then 2/11 (min(decay, (1 + n) / (10 + n)))
+    first = 0.1 * 1 + 0.9 * 3
+    assert float(ema.shadow[0]) == pytest.approx(2 / 11 * first + 9 / 11 * 5)
+    ema.updates = 100  # past the warm-up the configured decay applies
+    before = float(ema.shadow[0])
+    torch.nn.init.constant_(lin.weight, 7.0)
+    ema.update(lin)
+    assert float(ema.shadow[0]) == pytest.approx(0.5 * before + 0.5 * 7)
 
 
 def test_bad_config_and_data():

@@ -70,12 +70,16 @@ class TrainResult:
 
 
 class EMA:
-    """Exponential moving average of a model's floating-point parameters, updated with fused foreach ops."""
+    """Exponential moving average of a model's floating-point parameters, updated with fused foreach ops.
+
+    The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates (as diffusers' EMAModel), so that in a
+    short run the average is not dominated by the random initial weights."""
 
     def __init__(self, model: torch.nn.Module, decay: float):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"EMA: decay must be in (0, 1), got {decay}")
         self.decay = decay
+        self.updates = 0
         self.names = [n for n, p in model.named_parameters() if p.is_floating_point()]
         params = dict(model.named_parameters())
         self.shadow = [params[n].detach().clone() for n in self.names]
@@ -83,7 +87,9 @@ class EMA:
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
         params = dict(model.named_parameters())
-        torch._foreach_lerp_(self.shadow, [params[n].detach() for n in self.names], 1.0 - self.decay)
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        torch._foreach_lerp_(self.shadow, [params[n].detach() for n in self.names], 1.0 - decay)
+        self.updates += 1
 
     @torch.no_grad()
     def copy_to(self, model: torch.nn.Module) -> None:
@@ -92,13 +98,14 @@ class EMA:
             params[n].copy_(s)
 
     def state_dict(self) -> dict:
-        return {"decay": self.decay, "params": dict(zip(self.names, self.shadow))}
+        return {"decay": self.decay, "updates": self.updates, "params": dict(zip(self.names, self.shadow))}
 
     def load_state_dict(self, state: dict) -> None:
         missing = [n for n in self.names if n not in state["params"]]
         if missing:
             raise CheckpointError(f"EMA state lacks parameters {missing[:5]}")
         self.decay = float(state["decay"])
+        self.updates = int(state.get("updates", 0))
         self.shadow = [state["params"][n].to(s) for n, s in zip(self.names, self.shadow)]
 
 

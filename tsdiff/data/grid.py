@@ -129,14 +129,14 @@ def grid_step(ds: xr.Dataset, name: str = "data") -> pd.Timedelta:
     times = pd.DatetimeIndex(ds["time"].values)
     if len(times) < 2:
         raise ValueError(f"{name}: need at least two time stamps")
-    gaps = np.diff(times.asi8)
+    gaps = np.diff(times.values)  # timedelta64 in the index's own unit
     if not np.all(gaps == gaps[0]):
         bad = int(np.argmax(gaps != gaps[0]))
         raise ValueError(
-            f"{name}: irregular time steps: {pd.Timedelta(int(gaps[0]))} then {pd.Timedelta(int(gaps[bad]))} "
+            f"{name}: irregular time steps: {pd.Timedelta(gaps[0])} then {pd.Timedelta(gaps[bad])} "
             f"between {times[bad]} and {times[bad + 1]}; resample to a regular step first (ds.resample(time=...))"
         )
-    return pd.Timedelta(int(gaps[0]))
+    return pd.Timedelta(gaps[0])
 
 
 def is_global(lon: np.ndarray) -> bool:

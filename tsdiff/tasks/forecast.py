@@ -56,7 +56,7 @@ def parse_lead_times(lead_times, step: pd.Timedelta) -> list[pd.Timedelta]:
 def time_scalars(times: pd.DatetimeIndex) -> np.ndarray:
     """(N,) valid times -> (N, 4): sin/cos of the hour of day and of the day of year."""
     hour = 2 * np.pi * (times.hour + times.minute / 60) / 24
-    day = 2 * np.pi * (times.dayofyear - 1 + times.hour / 24) / 365.25
+    day = 2 * np.pi * (times.day_of_year - 1 + times.hour / 24) / 365.25
     return np.stack([np.sin(hour), np.cos(hour), np.sin(day), np.cos(day)], axis=1).astype(np.float32)
 
 

@@ -1,0 +1,165 @@
+"""EnsembleForecaster and the gridded baselines on small synthetic grids (fast: tiny DiT, few steps)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from tsdiff.baselines.grid import hourly_climatology, persistence, persistence_diurnal, persistence_noise
+from tsdiff.checkpoint import CheckpointError
+from tsdiff.metrics import grid
+from tsdiff.tasks.forecast import EnsembleForecaster, parse_lead_times
+
+TINY = {"width": 32, "depth": 1, "heads": 2, "patch": 2, "sample_steps": 10, "lr": 3e-3, "progress": False, "batch_size": 8}
+
+
+def synthetic(n_hours=96, seed=0, lat_descending=True, lon_0_360=False):
+    """Two variables: a diurnal cycle plus a pattern drifting east one cell per hour; a corner without data."""
+    rng = np.random.default_rng(seed)
+    time = pd.date_range("2017-01-01", periods=n_hours, freq="h")
+    lat = np.linspace(60, 50, 6) if lat_descending else np.linspace(50, 60, 6)
+    lon = np.linspace(350, 359, 7) if lon_0_360 else np.linspace(-10, -1, 7)
+    hours = np.arange(n_hours)[:, None, None]
+    cols = np.arange(7)[None, None, :]
+    wave = np.sin(2 * np.pi * (cols - hours) / 7) + 0.0 * np.arange(6)[None, :, None]
+    tair = 280 + 2 * np.sin(2 * np.pi * hours / 24) + wave + 0.05 * rng.standard_normal((n_hours, 6, 7))
+    wind = 5 + wave + 0.05 * rng.standard_normal((n_hours, 6, 7))
+    tair[:, :2, :2] = np.nan  # "ocean"
+    wind[:, :2, :2] = np.nan
+    ds = xr.Dataset(
+        {
+            "Tair": (("time", "lat", "lon"), tair.astype(np.float32), {"units": "K"}),
+            "Wind": (("time", "lat", "lon"), wind.astype(np.float32), {"units": "m s-1"}),
+        },
+        coords={"time": time, "lat": lat, "lon": lon},
+        attrs={"title": "synthetic"},
+    )
+    ds["lat"].attrs["units"] = "degrees_north"
+    return ds
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    ds = synthetic()
+    return ds, EnsembleForecaster(epochs=3, **TINY).fit(ds.isel(time=slice(0, 72)))
+
+
+def test_predict_dims_coords_attrs_and_nan_cells(fitted, tmp_path):
+    ds, fc = fitted
+    before = ds.copy(deep=True)
+    inits = ds.time.values[[72, 78]]
+    ens = fc.predict(ds, init_times=inits, lead_times="1h,3h", members=4, seed=1)
+    assert ens["Tair"].dims == ("time", "member", "lead_time", "lat", "lon")
+    assert ens.sizes == {"time": 2, "member": 4, "lead_time": 2, "lat": 6, "lon": 7}
+    np.testing.assert_array_equal(ens["lat"], ds["lat"])  # descending kept
+    assert ens["Tair"].attrs["units"] == "K" and ens.attrs["title"] == "synthetic"
+    assert ens["lat"].attrs["units"] == "degrees_north"
+    assert list(ens["lead_time"].values) == [np.timedelta64(1, "h"), np.timedelta64(3, "h")]
+    assert ens["valid_time"].values[0, 1] == inits[0] + np.timedelta64(3, "h")
+    assert np.isnan(ens["Tair"].values[..., :2, :2]).all()  # cells without data stay NaN
+    assert np.isfinite(ens["Tair"].values[..., 2:, :]).all()
+    assert float(ens["Tair"].std("member").mean()) > 0  # members differ
+    xr.testing.assert_identical(ds, before)  # the caller's Dataset is untouched
+    ens.to_netcdf(tmp_path / "ens.nc")
+    xr.testing.assert_allclose(xr.open_dataset(tmp_path / "ens.nc").load(), ens)
+
+
+def test_seed_reproducible_and_save_load(fitted, tmp_path):
+    ds, fc = fitted
+    a = fc.predict(ds, init_times=ds.time.values[80], lead_times=["2h"], members=3, seed=5)
+    b = fc.predict(ds, init_times=ds.time.values[80], lead_times=["2h"], members=3, seed=5)
+    c = fc.predict(ds, init_times=ds.time.values[80], lead_times=["2h"], members=3, seed=6)
+    xr.testing.assert_identical(a, b)
+    assert not np.allclose(a["Tair"].values, c["Tair"].values, equal_nan=True)
+    path = fc.save(tmp_path / "fc.pt")
+    loaded = EnsembleForecaster.load(path)
+    xr.testing.assert_identical(loaded.predict(ds, ds.time.values[80], ["2h"], members=3, seed=5), a)
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        EnsembleForecaster.load(tmp_path / "bad.pt")
+
+
+def test_learns_the_diurnal_cycle_and_drift():
+    """After a short training the ensemble beats persistence on a predictable system (CRPS < persistence MAE)."""
+    ds = synthetic(n_hours=200, seed=1)
+    fc = EnsembleForecaster(epochs=25, **{**TINY, "width": 48, "depth": 2, "heads": 4}).fit(ds.isel(time=slice(0, 168)))
+    inits = ds.time.values[170:196:3]
+    ens = fc.predict(ds, init_times=inits, lead_times=["1h"], members=8, seed=0)
+    truth = ds.sel(time=ens.valid_time).drop_vars("time")
+    crps = grid.crps(ens, truth)
+    base = grid.crps(persistence(ds, inits, ["1h"]), truth)
+    for v in ("Tair", "Wind"):
+        c, b = crps[v].item(), base[v].item()
+        assert c < 0.6 * b, (v, c, b)
+
+
+def test_deterministic_mode_gives_one_member(fitted):
+    ds, _ = fitted
+    det = EnsembleForecaster(epochs=1, probabilistic=False, **TINY).fit(ds.isel(time=slice(0, 48)))
+    ens = det.predict(ds, init_times=ds.time.values[50], lead_times=["1h", "2h"], members=10)
+    assert ens.sizes["member"] == 1 and ens.attrs["tsdiff_model"] == "deterministic DiT"
+
+
+def test_longitude_conventions_and_ascending_latitudes():
+    ds = synthetic(n_hours=30, lat_descending=False, lon_0_360=True)
+    fc = EnsembleForecaster(epochs=1, **TINY).fit(ds)
+    ens = fc.predict(ds, lead_times="1h", members=2)
+    np.testing.assert_array_equal(ens["lon"], ds["lon"])
+    np.testing.assert_array_equal(ens["lat"], ds["lat"])
+
+
+def test_bad_input_errors(fitted):
+    ds, fc = fitted
+    with pytest.raises(ValueError, match="time"):
+        EnsembleForecaster(**TINY).fit(ds.isel(time=0))
+    with pytest.raises(ValueError, match="not sorted"):
+        EnsembleForecaster(**TINY).fit(ds.isel(time=[0, 2, 1, 3]))
+    with pytest.raises(ValueError, match="duplicated"):
+        EnsembleForecaster(**TINY).fit(ds.isel(time=[0, 1, 1, 2]))
+    with pytest.raises(ValueError, match="irregular"):
+        EnsembleForecaster(**TINY).fit(ds.isel(time=[0, 1, 2, 4, 5]))
+    nan_var = ds.assign(Wind=ds["Wind"] * np.nan)
+    with pytest.raises(ValueError, match="all NaN"):
+        EnsembleForecaster(**TINY).fit(nan_var)
+    inf_var = ds.copy(deep=True)
+    inf_var["Wind"][0, 3, 3] = np.inf
+    with pytest.raises(ValueError, match="inf"):
+        EnsembleForecaster(**TINY).fit(inf_var)
+    with pytest.raises(ValueError, match="latitude and longitude"):
+        EnsembleForecaster(**TINY).fit(ds.rename(lon="x"))
+    with pytest.raises(ValueError, match="multiple"):
+        fc.predict(ds, ds.time.values[80], lead_times=["90min"])
+    with pytest.raises(ValueError, match="previous state"):
+        fc.predict(ds, ds.time.values[0], lead_times=["1h"])
+    with pytest.raises(ValueError, match="not time stamps"):
+        fc.predict(ds, np.datetime64("2030-01-01"), lead_times=["1h"])
+    with pytest.raises(ValueError, match="grid"):
+        fc.predict(ds.isel(lat=slice(0, 4)), ds.time.values[80], lead_times=["1h"])
+    with pytest.raises(ValueError, match="not found"):
+        fc.predict(ds[["Tair"]], ds.time.values[80], lead_times=["1h"])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        EnsembleForecaster().predict(ds)
+    with pytest.raises(ValueError, match="positive multiple"):
+        parse_lead_times(["-1h"], pd.Timedelta("1h"))
+
+
+def test_baselines():
+    ds = synthetic(n_hours=120, seed=2)
+    train = ds.isel(time=slice(0, 96))
+    inits = ds.time.values[96:114:6]
+    pers = persistence(ds, inits, ["1h", "3h"])
+    np.testing.assert_array_equal(pers["Tair"].values[:, 0, 1], ds["Tair"].sel(time=inits).values)
+    assert pers.sizes["member"] == 1
+    truth = ds.sel(time=pers.valid_time).drop_vars("time")
+    # the pattern repeats every 7 hours and the cycle every 24: the hourly climatology is poor, diurnal helps
+    clim = hourly_climatology(train, ds, inits, ["1h", "3h"])
+    diurnal = persistence_diurnal(train, ds, inits, ["1h", "3h"])
+    assert clim.sizes == pers.sizes == diurnal.sizes
+    noise = persistence_noise(train, ds, inits, ["1h", "3h"], members=30, seed=0)
+    assert noise.sizes["member"] == 30
+    crps_noise = grid.crps(noise, truth)["Tair"]
+    crps_diurnal = grid.crps(diurnal, truth)["Tair"]
+    assert (crps_noise < crps_diurnal).all()  # a calibrated spread lowers CRPS below the MAE
+    assert np.isnan(noise["Tair"].values[..., :2, :2]).all()
+    with pytest.raises(ValueError, match="members"):
+        persistence_noise(train, ds, inits, ["1h"], members=0)
