@@ -10,7 +10,7 @@ from tsdiff.checkpoint import CheckpointError
 from tsdiff.metrics import grid
 from tsdiff.tasks.forecast import EnsembleForecaster, parse_lead_times
 
-TINY = {"width": 32, "depth": 1, "heads": 2, "patch": 2, "sample_steps": 10, "lr": 3e-3, "progress": False, "batch_size": 8}
+TINY = dict(width=32, depth=1, heads=2, patch=2, sample_steps=10, lr=3e-3, progress=False, batch_size=8)
 
 
 def synthetic(n_hours=96, seed=0, lat_descending=True, lon_0_360=False):
