@@ -100,3 +100,59 @@ def test_forecast_command_writes_an_ensemble(tmp_path):
     assert pd.Timestamp(ds.time.values[0]) == df.index[-1] + pd.Timedelta("1h")
     assert dict(ds["sensor_00_quantiles"].sizes) == {"quantile": 3, "time": 6}
     assert not ds["sensor_01"].isnull().any()
+
+
+def test_forecast_grid_command_writes_ensemble_scores_and_plots(tmp_path):
+    import xarray as xr
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_forecast_grid import synthetic
+
+    ds = synthetic(n_hours=60)
+    ds.to_netcdf(tmp_path / "grid.nc")
+    args = ["forecast-grid", str(tmp_path / "grid.nc"), "--train-until", str(ds.time.values[47])[:19]]
+    args += ["--lead-times", "1h,2h", "--members", "3", "--epochs", "1", "--steps", "3", "--every", "4h"]
+    proc = _run(*args, "--out", str(tmp_path / "ens.nc"), "--plots", str(tmp_path / "plots"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ens = xr.open_dataset(tmp_path / "ens.nc")
+    assert ens["Tair"].dims == ("time", "member", "lead_time", "lat", "lon")
+    assert ens.sizes["member"] == 3 and ens.sizes["time"] == 3  # inits at 48 h, 52 h, 56 h
+    assert "crps" in proc.stdout and "spread_skill" in proc.stdout
+    for name in ("maps_Tair.png", "rank_Wind.png", "crps_Tair.png", "spread_skill_Wind.png"):
+        assert (tmp_path / "plots" / name).stat().st_size > 3000
+    zarr = __import__("importlib").util.find_spec("zarr")
+    if zarr is not None:  # zarr out, reusing the saved model
+        more = ["--model", str(tmp_path / "m.pt")]
+        assert _run(*args, "--out", str(tmp_path / "ens.zarr"), *more).returncode == 0
+        proc = _run(*args, "--out", str(tmp_path / "ens2.zarr"), *more)
+        assert proc.returncode == 0 and "saved" not in proc.stdout
+        xr.testing.assert_identical(
+            xr.open_zarr(tmp_path / "ens.zarr").load(), xr.open_zarr(tmp_path / "ens2.zarr").load()
+        )
+    bad = _run(
+        "forecast-grid", str(tmp_path / "grid.nc"), "--train-until", "2030-01-01", "--out", str(tmp_path / "x.nc")
+    )
+    assert bad.returncode == 1 and "train-until" in bad.stderr
+
+
+def test_train_command_fits_and_saves_the_config_model(tmp_path):
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_forecast_grid import synthetic
+
+    from tsdiff.tasks.forecast import EnsembleForecaster
+
+    synthetic(n_hours=40).to_netcdf(tmp_path / "grid.nc")
+    (tmp_path / "configs").mkdir()
+    config = tmp_path / "configs" / "tiny.yaml"
+    config.write_text(
+        "task: grid_forecast\n"
+        "data: {path: grid.nc, train_until: '2017-01-02T06:00'}\n"
+        "model: {epochs: 1, width: 32, depth: 1, heads: 2, progress: false}\n"
+    )
+    proc = _run("train", "--config", str(config), "--out", str(tmp_path / "m.pt"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model = EnsembleForecaster.load(tmp_path / "m.pt")
+    assert model.spec_.variables == ("Tair", "Wind") and model.width == 32
+    config.write_text("task: dance\ndata: {path: grid.nc}\n")
+    bad = _run("train", "--config", str(config))
+    assert bad.returncode == 1 and "unknown task" in bad.stderr

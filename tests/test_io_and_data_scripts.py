@@ -86,3 +86,48 @@ def test_fetch_offline_names_the_url(tmp_path, monkeypatch):
     with pytest.raises(DownloadError, match="could not download https://example.org/f.zip"):
         fetch("https://example.org/f.zip", tmp_path / "f.zip")
     assert not (tmp_path / "f.zip.part").exists()
+
+
+def wb2_like_store(path):
+    """A tiny zarr store with WeatherBench 2's layout: time, level, latitude (ascending), longitude 0..360."""
+    import xarray as xr
+
+    pytest.importorskip("zarr")
+    time = pd.date_range("2017-01-01", periods=12, freq="6h")
+    lat = np.linspace(-87.1875, 87.1875, 4)
+    lon = np.arange(8) * 45.0
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset(
+        {
+            "2m_temperature": (("time", "latitude", "longitude"), rng.normal(280, 5, (12, 4, 8)).astype("f4")),
+            "geopotential": (("time", "level", "latitude", "longitude"), rng.normal(5e4, 1e3, (12, 2, 4, 8))),
+        },
+        coords={"time": time, "level": [500, 850], "latitude": lat, "longitude": lon},
+    )
+    ds.to_zarr(path, mode="w")
+    return ds
+
+
+def test_weatherbench2_script_subsets_a_zarr_store_lazily(tmp_path):
+    import xarray as xr
+
+    source = wb2_like_store(tmp_path / "era5.zarr")
+    wb2 = _script("weatherbench2")
+    out = wb2.subset(
+        str(tmp_path / "era5.zarr"),
+        ["geopotential", "2m_temperature"],
+        ["500"],
+        "2017-01-01T06",
+        "2017-01-02",
+        tmp_path / "sub.nc",
+        block=3,
+    )
+    got = xr.open_dataset(out).load()
+    expected = source.sel(time=slice("2017-01-01T06", "2017-01-02"), level=[500])
+    np.testing.assert_allclose(got["geopotential"].values, expected["geopotential"].values)
+    np.testing.assert_allclose(got["2m_temperature"].values, expected["2m_temperature"].values)
+    assert got.sizes["time"] == 7 and list(got["level"].values) == [500]
+    with pytest.raises(SystemExit, match="not in the store"):
+        wb2.subset(str(tmp_path / "era5.zarr"), ["u_wind"], [], "2017", "2017", tmp_path / "x.nc")
+    with pytest.raises(SystemExit, match="cannot open"):
+        wb2.subset(str(tmp_path / "absent.zarr"), ["geopotential"], [], "2017", "2017", tmp_path / "x.nc")

@@ -1,4 +1,4 @@
-"""The ``tsdiff`` command line: ``demo``, ``impute``, ``forecast``."""
+"""The ``tsdiff`` command line: ``demo``, ``impute``, ``forecast``, ``forecast-grid``."""
 
 from __future__ import annotations
 
@@ -100,6 +100,173 @@ def _forecast(args) -> int:
         f"{args.members} members x {args.horizon} steps for {df.shape[1]} variables in "
         f"{time.perf_counter() - start:.0f} s -> {out}"
     )
+    return 0
+
+
+def _forecast_grid(args) -> int:
+    import pandas as pd
+
+    from .data.grid import check_grid, grid_step, verifying_truth
+    from .io import open_grid, write_grid
+    from .tasks.forecast import EnsembleForecaster, parse_lead_times
+
+    ds = open_grid(args.data)
+    data, _ = check_grid(ds, args.variables)
+    step = grid_step(data)
+    leads = parse_lead_times(args.lead_times, step)
+    times = pd.DatetimeIndex(data["time"].values)
+    train_until = pd.Timestamp(args.train_until)
+    if not times[0] < train_until < times[-1]:
+        raise ValueError(f"--train-until {train_until} must fall inside the data ({times[0]} .. {times[-1]})")
+    start = time.perf_counter()
+    options = {k: v for k, v in (("sampler", args.sampler), ("sample_steps", args.steps)) if v is not None}
+    if args.model and Path(args.model).exists():
+        model = EnsembleForecaster.load(args.model, **options)
+    else:
+        params = {**options, "seed": args.seed, "variables": args.variables}
+        if args.epochs is not None:
+            params["epochs"] = args.epochs
+        model = EnsembleForecaster(**params).fit(data.sel(time=slice(None, train_until)))
+        if args.model:
+            model.save(args.model)
+            print(f"model saved to {args.model}")
+    if args.init_times:
+        inits = pd.to_datetime(args.init_times.split(","))
+    else:  # every --every after the training period, as long as there is data to start from
+        inits = times[(times > train_until) & ((times - times[0]) % pd.Timedelta(args.every) == pd.Timedelta(0))]
+        if len(inits) == 0:
+            raise ValueError(f"no init time after --train-until {train_until} on a {args.every} grid")
+    ens = model.predict(data, inits, leads, members=args.members, seed=args.seed)
+    path = write_grid(ens, args.out)
+    print(
+        f"{ens.sizes['member']} members x {len(inits)} inits x leads {args.lead_times} for "
+        f"{len(ens.data_vars)} variables in {time.perf_counter() - start:.0f} s -> {path}"
+    )
+    truth = verifying_truth(ens, data)
+    if truth.to_array().notnull().any():  # valid times inside the data: score and plot
+        from .metrics import grid
+
+        table = grid.score_table(ens, truth, method="tsdiff")
+        print(table.drop(columns="method").to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if args.plots:
+            _grid_plots(ens, truth, table, Path(args.plots))
+    return 0
+
+
+def _grid_plots(ens, truth, table, folder: Path) -> None:
+    import pandas as pd
+
+    from .metrics import grid
+    from .plotting import error_curves, forecast_maps, rank_histograms
+
+    hours = [lead / pd.Timedelta("1h") for lead in table.lead_time.unique()]
+    for var in ens.data_vars:
+        forecast_maps(ens, truth, var, folder / f"maps_{var}.png")
+        hist = grid.rank_histogram(ens[[var]], truth[[var]])[var]
+        rank_histograms(
+            {f"lead {h:g} h": hist.isel(lead_time=i).values for i, h in enumerate(hours)},
+            folder / f"rank_{var}.png",
+            f"{var}: rank histograms",
+        )
+        sub = table[table.variable == var]
+        for metric, label in (("crps", "CRPS"), ("spread_skill", "spread-skill ratio")):
+            if sub[metric].notna().all():
+                error_curves(
+                    {var: (hours, sub[metric].tolist())},
+                    folder / f"{metric}_{var}.png",
+                    "lead time (h)",
+                    label,
+                    f"{var}: {label}",
+                    log=False,
+                )
+    print(f"plots in {folder}")
+
+
+def _train(args) -> int:
+    """Fit the model a config describes on its dataset's training split and save it (scores: benchmarks/)."""
+    import yaml
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    known = {"task", "data", "model", "out"}
+    if not isinstance(config, dict) or not {"task", "data"} <= set(config) or set(config) - known:
+        raise ValueError(f"{args.config}: a training config is a mapping with keys task, data[, model, out]")
+    task, data, params = config["task"], dict(config["data"]), dict(config.get("model") or {})
+    out = Path(args.out or config.get("out") or f"outputs/{Path(args.config).stem}.pt")
+    root = Path(args.config).resolve().parent.parent  # paths in configs are relative to the repository root
+    path = (root / data.pop("path")).resolve() if "path" in data else None
+    start = time.perf_counter()
+    if task == "imputation":
+        from .tasks.impute import DiffusionImputer
+
+        dataset = data.pop("dataset")
+        fit = {}
+        if dataset == "physionet2012":
+            from .data.physionet import load_physionet2012
+
+            splits = load_physionet2012(path, **data)
+            train = splits.values[splits.train]
+        elif dataset == "aqi36":
+            from .data.aqi36 import load_aqi36
+
+            d = load_aqi36(path, **data)
+            train, fit["mask_patterns"] = d.train, d.hist_patterns
+        else:
+            raise ValueError(f"{args.config}: unknown imputation dataset {dataset!r} (physionet2012, aqi36)")
+        model = DiffusionImputer(**params).fit(train, **fit)
+    elif task == "grid_forecast":
+        import pandas as pd
+
+        from .io import open_grid
+        from .tasks.forecast import EnsembleForecaster
+
+        ds = open_grid(path)
+        until = pd.Timestamp(data.pop("train_until"))
+        if data:
+            raise ValueError(f"{args.config}: unknown data keys {sorted(data)} for grid_forecast")
+        model = EnsembleForecaster(**params).fit(ds.sel(time=slice(None, until)))
+    else:
+        raise ValueError(f"{args.config}: unknown task {task!r}; expected imputation or grid_forecast")
+    model.save(out)
+    print(f"trained {task} in {time.perf_counter() - start:.0f} s -> {out}")
+    return 0
+
+
+def _synthesize(args) -> int:
+    import yaml
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    if not isinstance(config, dict) or "task" not in config:
+        raise ValueError(f"{args.config}: a synthesis config is a mapping with a `task` key")
+    task = config.pop("task")
+    if task == "digits":
+        return _synthesize_digits(config, args)
+    raise ValueError(f"{args.config}: unknown synthesis task {task!r}; expected 'digits'")
+
+
+def _synthesize_digits(config: dict, args) -> int:
+    import torch
+
+    from .examples.digits import DigitsConfig, digit_classifier, guided_accuracy, sample_digits, train_digits
+    from .plotting import image_grid
+
+    cfg = DigitsConfig.from_dict(config)
+    if args.seed is not None:
+        cfg.seed = args.seed
+    out = Path(args.out)
+    start = time.perf_counter()
+    model, schedule, _ = train_digits(cfg, progress=True)
+    print(f"trained in {time.perf_counter() - start:.0f} s")
+    clf, real_accuracy = digit_classifier(cfg.seed)
+    print(f"classifier accuracy on held-out real digits: {real_accuracy:.3f}")
+    n = args.n or cfg.per_class
+    labels = torch.arange(10).repeat_interleave(n)
+    for scale in sorted({*cfg.scales, cfg.default_scale}):
+        images = sample_digits(model, schedule, labels, scale, cfg.sampler, cfg.sample_steps, seed=cfg.seed)
+        accuracy = guided_accuracy(clf, images, labels)
+        path = image_grid(images[:: max(1, n // 8)].reshape(10, -1, 8, 8), out / f"digits_scale{scale:g}.png")
+        default = " (default)" if scale == cfg.default_scale else ""
+        print(f"guidance scale {scale:g}{default}: classifier labels {accuracy:.1%} as the class asked for -> {path}")
+        torch.save(images, out / f"digits_scale{scale:g}.pt")
     return 0
 
 
@@ -217,6 +384,35 @@ def main(argv: list[str] | None = None) -> int:
     fc.add_argument("--model", help="trained forecaster to reuse; if the file does not exist, train and save there")
     _add_sampling_options(fc)
     fc.set_defaults(run=_forecast)
+
+    grid = sub.add_parser("forecast-grid", help="ensemble forecasts of gridded fields (NetCDF / zarr) with a DiT")
+    grid.add_argument("data", help="a NetCDF file, a folder of NetCDF files or a .zarr store (time, lat, lon)")
+    grid.add_argument("--train-until", required=True, help="last time stamp used for training")
+    grid.add_argument("--lead-times", default="1h,3h,6h", help="comma-separated multiples of the time step")
+    grid.add_argument("--members", type=int, default=50)
+    grid.add_argument("--out", required=True, help="ensemble file: .nc or .zarr")
+    grid.add_argument("--init-times", help="comma-separated init times (default: every --every after training)")
+    grid.add_argument("--every", default="6h", help="spacing of the default init times")
+    grid.add_argument("--variables", nargs="+", help="variables to model (default: all)")
+    grid.add_argument("--model", help="trained forecaster to reuse; if the file does not exist, train and save there")
+    grid.add_argument("--plots", help="folder for maps, rank histograms, CRPS and spread-skill against lead time")
+    grid.add_argument("--sampler", choices=["ddpm", "ddim", "dpmpp_2m", "euler_maruyama", "heun", "pc"])
+    grid.add_argument("--steps", type=int, help="sampler steps per forecast step")
+    grid.add_argument("--epochs", type=float, help="training epochs")
+    grid.add_argument("--seed", type=int, default=0)
+    grid.set_defaults(run=_forecast_grid)
+
+    tr = sub.add_parser("train", help="train the model of a config (configs/*.yaml) and save it")
+    tr.add_argument("--config", required=True, help="configs/<name>.yaml with task, data, model[, out]")
+    tr.add_argument("--out", help="checkpoint path (default: the config's `out`, else outputs/<name>.pt)")
+    tr.set_defaults(run=_train)
+
+    syn = sub.add_parser("synthesize", help="train a generator from a config and write samples and plots")
+    syn.add_argument("--config", required=True, help="configs/<name>.yaml (task: digits)")
+    syn.add_argument("--out", default="outputs/synthesize", help="folder (digits) for grids and samples")
+    syn.add_argument("--n", type=int, help="samples (digits: per class)")
+    syn.add_argument("--seed", type=int)
+    syn.set_defaults(run=_synthesize)
 
     args = parser.parse_args(argv)
     try:

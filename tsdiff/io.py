@@ -1,4 +1,5 @@
-"""Tables in and out for the command line: CSV, Parquet or NetCDF, the format chosen by the file extension."""
+"""Files in and out for the command line, the format chosen by the extension: tables (CSV, Parquet or NetCDF) and
+grids (NetCDF, a folder of NetCDF files, or zarr)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_table", "write_table", "FORMATS"]
+__all__ = ["read_table", "write_table", "open_grid", "write_grid", "FORMATS"]
 
 FORMATS = (".csv", ".parquet", ".nc")
 
@@ -67,3 +68,49 @@ def _parquet(action):
         return action()
     except ImportError as err:
         raise ImportError("Parquet needs pyarrow: pip install pyarrow (or use CSV / NetCDF)") from err
+
+
+def open_grid(path: str | Path):
+    """A gridded Dataset from a NetCDF file, a folder of NetCDF files (merged: one variable per file is common) or
+    a zarr store (opened lazily; needs the ``zarr`` extra)."""
+    import xarray as xr
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if path.suffix.lower() == ".zarr":
+        return _zarr(lambda: xr.open_zarr(path))
+    if path.is_dir():
+        files = sorted(path.glob("*.nc"))
+        if not files:
+            raise FileNotFoundError(f"{path}: a folder without .nc files (and not a .zarr store)")
+        parts = []
+        for f in files:
+            with xr.open_dataset(f) as one:
+                parts.append(one.load())
+        return xr.merge(parts, combine_attrs="drop_conflicts")
+    if path.suffix.lower() != ".nc":
+        raise ValueError(f"{path}: unsupported grid format {path.suffix!r}; use .nc, a folder of .nc files or .zarr")
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
+def write_grid(ds, path: str | Path) -> Path:
+    """Write a Dataset to .nc (NetCDF) or .zarr (replacing an existing store)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix == ".nc":
+        ds.to_netcdf(path)
+    elif suffix == ".zarr":
+        _zarr(lambda: ds.to_zarr(path, mode="w"))
+    else:
+        raise ValueError(f"{path}: write grids to .nc or .zarr")
+    return path
+
+
+def _zarr(action):
+    try:
+        return action()
+    except ImportError as err:
+        raise ImportError('zarr stores need the zarr extra: pip install "tsdiff[grid]"') from err

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -29,16 +30,24 @@ def scatter_panels(panels: dict, path: str | Path, title: str = "", limit: float
 
 
 def error_curves(
-    curves: dict, path: str | Path, xlabel: str, ylabel: str, title: str = "", floor: float | None = None
+    curves: dict,
+    path: str | Path,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    floor: float | None = None,
+    log: bool = True,
+    floor_label: str = "sampling noise floor",
 ) -> Path:
-    """Log-log lines, one per name: curves[name] = (xs, ys)."""
+    """Lines, one per name: curves[name] = (xs, ys); log-log unless ``log`` is False."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for name, (xs, ys) in curves.items():
         ax.plot(xs, ys, marker="o", ms=3, label=name)
     if floor is not None:
-        ax.axhline(floor, color="gray", ls="--", lw=1, label="sampling noise floor")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+        ax.axhline(floor, color="gray", ls="--", lw=1, label=floor_label)
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
@@ -66,6 +75,64 @@ def imputation_panels(
         ax.plot(x, given[col].iloc[rows], ".", color="tab:blue", ms=2, label="observed")
         ax.set_ylabel(str(col), fontsize=8)
     axes[0, 0].legend(fontsize=7, ncol=4, loc="upper right")
+    return save_figure(fig, path)
+
+
+def forecast_maps(forecast, truth, variable: str, path: str | Path, lead=None, init: int = 0, members: int = 3) -> Path:
+    """Maps of one init and lead: truth, ensemble mean, ensemble spread and a few members (shared colour scale)."""
+    lead = forecast["lead_time"].values[-1] if lead is None else lead
+    fc = forecast[variable].isel(time=init).sel(lead_time=lead)  # (member, lat, lon)
+    y = truth[variable].isel(time=init).sel(lead_time=lead)
+    lat, lon = fc.dims[-2], fc.dims[-1]
+    panels = {"truth": y, "ensemble mean": fc.mean("member")}
+    panels.update({f"member {m}": fc.isel(member=m) for m in range(min(members, fc.sizes["member"]))})
+    lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
+    n = len(panels) + 1
+    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.6), squeeze=False)
+    extent = [float(fc[lon].min()), float(fc[lon].max()), float(fc[lat].min()), float(fc[lat].max())]
+    for ax, (name, field) in zip(axes[0], panels.items()):
+        image = ax.imshow(_north_up(field, lat), vmin=lo, vmax=hi, cmap="viridis", extent=extent, aspect="auto")
+        ax.set_title(name, fontsize=9)
+    fig.colorbar(image, ax=axes[0, n - 2], fraction=0.046)
+    spread = ax_spread = axes[0, -1]
+    image = ax_spread.imshow(_north_up(fc.std("member"), lat), cmap="magma", extent=extent, aspect="auto")
+    ax_spread.set_title("ensemble spread", fontsize=9)
+    fig.colorbar(image, ax=spread, fraction=0.046)
+    init_time = str(forecast["time"].values[init])[:16]
+    fig.suptitle(f"{variable}, init {init_time}, lead {np.timedelta64(lead, 'h')}", fontsize=10)
+    return save_figure(fig, path)
+
+
+def _north_up(field, lat: str) -> np.ndarray:
+    values = field.transpose(lat, ...).values
+    return values[::-1] if field[lat].values[0] < field[lat].values[-1] else values
+
+
+def rank_histograms(histograms: dict, path: str | Path, title: str = "") -> Path:
+    """Bar charts of rank histograms, one panel per name: histograms[name] = counts (M + 1,)."""
+    n = len(histograms)
+    fig, axes = plt.subplots(1, n, figsize=(2.8 * n, 2.6), squeeze=False)
+    for ax, (name, counts) in zip(axes[0], histograms.items()):
+        counts = np.asarray(counts, dtype=float)
+        ax.bar(np.arange(len(counts)), counts / counts.sum() * len(counts), width=1.0, color="tab:blue")
+        ax.axhline(1.0, color="k", lw=1, ls="--")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("rank of the truth")
+    axes[0, 0].set_ylabel("frequency x (M + 1)")
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def image_grid(images, path: str | Path, title: str = "") -> Path:
+    """A grid of grey images: images (rows, columns, H, W) with values in [-1, 1]; one row per class."""
+    images = np.asarray(images)
+    rows, cols = images.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(0.6 * cols, 0.6 * rows), squeeze=False)
+    for i in range(rows):
+        for j in range(cols):
+            axes[i, j].imshow(images[i, j], cmap="gray_r", vmin=-1, vmax=1)
+            axes[i, j].axis("off")
+    fig.suptitle(title, fontsize=9)
     return save_figure(fig, path)
 
 

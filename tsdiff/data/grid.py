@@ -17,7 +17,15 @@ import xarray as xr
 
 from ..metrics.grid import spatial_dims
 
-__all__ = ["GridSpec", "check_grid", "grid_step", "is_global", "init_indices", "ensemble_dataset"]
+__all__ = [
+    "GridSpec",
+    "check_grid",
+    "grid_step",
+    "is_global",
+    "init_indices",
+    "ensemble_dataset",
+    "verifying_truth",
+]
 
 MEMBER_ALIASES = ("member", "number", "realization")
 
@@ -192,3 +200,14 @@ def ensemble_dataset(out: np.ndarray, data: xr.Dataset, spec: GridSpec, inits, l
     for name in (lat, lon, *(["level"] if spec.levels is not None else [])):
         result[name].attrs = dict(data[name].attrs)
     return result.assign_coords(valid_time=result["time"] + result["lead_time"])
+
+
+def verifying_truth(forecast: xr.Dataset, ds) -> xr.Dataset:
+    """The observed fields at each forecast's valid time: dims (time, lead_time, lat, lon) like ``forecast`` without
+    ``member``; NaN where a valid time is not in ``ds`` (forecasts beyond the data are then left out of scores)."""
+    valid = forecast["valid_time"]  # (time, lead_time)
+    needed = np.unique(valid.values.ravel())
+    data = ds[list(forecast.data_vars)].reindex(time=needed)
+    index = xr.DataArray(valid.values, dims=("_init", "lead_time"))
+    truth = data.sel(time=index).drop_vars("time").rename(_init="time")
+    return truth.assign_coords(time=forecast["time"].values, lead_time=forecast["lead_time"].values)

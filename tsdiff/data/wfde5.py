@@ -8,8 +8,6 @@ only (ocean = NaN). Protocol (../shared/REFERENCE.md): train on 1-24 January, fo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import xarray as xr
 
@@ -21,16 +19,10 @@ WFDE5_TEST_START = "2017-01-25T00:00"
 
 def load_wfde5(path, variables=None) -> xr.Dataset:
     """Every ``*.nc`` file of the folder merged into one Dataset (loaded into memory), optionally a subset of
-    variables. Raises FileNotFoundError when the folder holds no NetCDF file."""
-    path = Path(path)
-    files = sorted(path.glob("*.nc")) if path.is_dir() else [path]
-    if not files or not files[0].exists():
-        raise FileNotFoundError(f"no WFDE5 NetCDF files in {path}; see data_scripts/README.md")
-    parts = []
-    for f in files:
-        with xr.open_dataset(f) as one:
-            parts.append(one.load())
-    ds = xr.merge(parts, combine_attrs="drop_conflicts")
+    variables."""
+    from ..io import open_grid
+
+    ds = open_grid(path)
     if variables is not None:
         ds = ds[[variables] if isinstance(variables, str) else list(variables)]
     return ds

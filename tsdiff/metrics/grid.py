@@ -36,6 +36,7 @@ __all__ = [
     "rank_histogram",
     "rank_flatness",
     "energy_score",
+    "score_table",
 ]
 
 LAT_NAMES = ("latitude", "lat")
@@ -186,3 +187,32 @@ def energy_score(forecast, truth, member_dim: str = "member", dims=None):
     rest = [d for d in (_reduce_dims(forecast, dims) if dims is not None else ["time"]) if d not in (lat, lon)]
     rest = [d for d in rest if d in score.dims]
     return score.mean(rest) if rest else score
+
+
+def score_table(forecast, truth, member_dim: str = "member", method: str = ""):
+    """Every score per variable and lead time as a pandas DataFrame (one row each): CRPS (fair), ensemble-mean
+    RMSE, spread-skill ratio (with the finite-ensemble factor) and rank-histogram flatness (ensembles only)."""
+    import pandas as pd
+
+    m = forecast.sizes[member_dim]
+    crps_ = crps(forecast, truth, member_dim)
+    rmse_ = ensemble_mean_rmse(forecast, truth, member_dim)
+    ssr = spread_skill_ratio(forecast, truth, member_dim) if m > 1 else None
+    flat = rank_flatness(rank_histogram(forecast, truth, member_dim)) if m > 1 else None
+    rows = []
+    for var in forecast.data_vars:
+        for lead in forecast["lead_time"].values:
+            pick = {"lead_time": lead}
+            rows.append(
+                {
+                    "method": method,
+                    "variable": var,
+                    "lead_time": pd.Timedelta(lead),
+                    "members": m,
+                    "crps": crps_[var].sel(pick).item(),
+                    "rmse": rmse_[var].sel(pick).item(),
+                    "spread_skill": None if ssr is None else ssr[var].sel(pick).item(),
+                    "rank_flatness": None if flat is None else flat[var].sel(pick).item(),
+                }
+            )
+    return pd.DataFrame(rows)
