@@ -83,7 +83,7 @@ def main():
         truth = verifying_truth(forecast, ds)
         table = grid.score_table(forecast[args.scored], truth[args.scored], method=name)
         table["train_s"] = train_s
-        table["s_per_member"] = predict_s / forecast.sizes["member"]
+        table["s_per_member"] = predict_s / (forecast.sizes["member"] * forecast.sizes["time"])  # per member per init
         rows.append(table)
         forecasts[name] = (forecast, truth)
         print(table.to_string(index=False), flush=True)
@@ -118,6 +118,13 @@ def main():
 
 
 def write_report(table: pd.DataFrame, forecasts: dict, leads, args, out: Path, n_inits: int):
+    lines = markdown(table, leads, args, n_inits)
+    (out / f"{args.tag}_results.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    plots(table, forecasts, leads, args, out)
+
+
+def markdown(table: pd.DataFrame, leads, args, n_inits: int) -> list[str]:
     lines = [
         f"### Gridded ensemble forecasts: {args.tag}",
         "",
@@ -125,13 +132,13 @@ def write_report(table: pd.DataFrame, forecasts: dict, leads, args, out: Path, n
         "over cells with data. CRPS of a one-member row = its MAE. Ratio = CRPS / the best baseline's CRPS.",
         "",
     ]
-    fmt = lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"  # noqa: E731
+    fmt = lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4g}"  # noqa: E731
     for var in args.scored:
         lines += [
             f"**{var}**",
             "",
             "| method | lead | members | CRPS | ratio | RMSE (mean) | spread-skill | rank flatness | train s "
-            "| s/member |",
+            "| s per member per init |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for lead in leads:
@@ -150,9 +157,10 @@ def write_report(table: pd.DataFrame, forecasts: dict, leads, args, out: Path, n
                 lines.append(f"| persistence (REFERENCE.md) | {key[1]} | 1 | {pers:.3f} | | | | | | |")
                 lines.append(f"| persistence + diurnal (REFERENCE.md) | {key[1]} | 1 | {diurnal:.3f} | | | | | | |")
         lines.append("")
-    (out / f"{args.tag}_results.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    return lines
 
+
+def plots(table: pd.DataFrame, forecasts: dict, leads, args, out: Path):
     hours = [lead.components.hours for lead in leads]
     for var in args.scored:
         for metric, label in (("crps", "CRPS"), ("spread_skill", "spread-skill ratio")):

@@ -7,11 +7,15 @@
 
 The model learns p(x(t + step) - x(t) | x(t), x(t - step), masks, static fields, hour of day, day of year): the
 target is the one-step residual, normalised per channel by its standard deviation; inputs are normalised per
-channel; NaN cells (no data) enter as zeros with a mask channel and are left out of the loss. The noise levels and
+channel; NaN cells (no data) enter as zeros with a mask channel and are left out of the loss. One more input block
+is the training period's mean residual for the hour of day of x(t) (per channel and cell: the diurnal cycle that
+"persistence + diurnal" uses), so that the network learns the departure from it rather than the cycle itself
+from a few weeks of data. The noise levels and
 network preconditioning are EDM's with sigma_data = 1 (Karras et al. 2022), which in tsdiff's variance-preserving
 terms is v-prediction with uniform weighting on a Karras schedule and log-normal training noise levels. Forecasts
 roll out autoregressively, all members and init times in one batch, each step drawn by the core's stochastic-churn
-Heun sampler (GenCast's S_churn 2.5, S_noise 1.05, 20 steps). Cells without data at the initial time stay NaN.
+Heun sampler (GenCast's S_churn 2.5, S_noise 1.05; 10 steps by default, GenCast uses 20). Cells without data at the
+initial time stay NaN.
 
 ``probabilistic=False`` trains the same network deterministically (MSE on the residual): the "deterministic model"
 baseline, which returns one member.
@@ -19,6 +23,7 @@ baseline, which returns one member.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +58,16 @@ def parse_lead_times(lead_times, step: pd.Timedelta) -> list[pd.Timedelta]:
     return leads
 
 
+def diurnal_mean(residuals: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """Mean residual (24, C, H, W) per hour of day of the time it starts from; 0 where there is no data."""
+    out = np.zeros((24, *residuals.shape[1:]), dtype=np.float32)
+    with warnings.catch_warnings():  # cells without data: NaN mean -> 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for h in np.unique(hours):
+            out[h] = np.nan_to_num(np.nanmean(residuals[hours == h], axis=0))
+    return out
+
+
 def time_scalars(times: pd.DatetimeIndex) -> np.ndarray:
     """(N,) valid times -> (N, 4): sin/cos of the hour of day and of the day of year."""
     hour = 2 * np.pi * (times.hour + times.minute / 60) / 24
@@ -73,7 +88,8 @@ class EnsembleForecaster:
     sigma_min, sigma_max, p_mean, p_std
                      EDM noise levels: the Karras schedule's range, log-normal training levels N(p_mean, p_std^2)
     sampler, sample_steps, s_churn, s_noise
-                     the core sampler for each rollout step (GenCast: stochastic-churn Heun, 20 steps)
+                     the core sampler for each roll-out step: stochastic-churn Heun (GenCast: S_churn 2.5,
+                     S_noise 1.05, 20 steps; 10 here, for CPUs)
     max_batch        rows (init times x members) per forward pass: bounds memory
     seed, device, progress
     """
@@ -101,7 +117,7 @@ class EnsembleForecaster:
         p_mean: float = -1.2,
         p_std: float = 1.2,
         sampler: str = "heun",
-        sample_steps: int = 20,
+        sample_steps: int = 10,
         s_churn: float = 2.5,
         s_noise: float = 1.05,
         max_batch: int = 512,
@@ -149,11 +165,13 @@ class EnsembleForecaster:
     def _normalise(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean_[:, None, None]) / self.std_[:, None, None]
 
-    def _side(self, z_cur: torch.Tensor, z_prev: torch.Tensor) -> torch.Tensor:
-        """Normalised states (N, C, H, W) with NaN -> conditioning channels (N, 3C + S, H, W)."""
+    def _side(self, z_cur: torch.Tensor, z_prev: torch.Tensor, hours: torch.Tensor) -> torch.Tensor:
+        """Normalised states (N, C, H, W) with NaN and the hour of day of z_cur (N,) -> conditioning channels
+        (N, 4C + S, H, W): x(t), x(t - step), the data mask, the mean residual at that hour, static fields."""
         static = self.static_.to(z_cur).expand(z_cur.shape[0], -1, -1, -1)
-        mask = torch.isfinite(z_cur)
-        return torch.cat([torch.nan_to_num(z_cur), torch.nan_to_num(z_prev), mask.to(z_cur.dtype), static], dim=1)
+        mask = torch.isfinite(z_cur).to(z_cur.dtype)
+        diurnal = self.diurnal_.to(z_cur)[hours.long()]
+        return torch.cat([torch.nan_to_num(z_cur), torch.nan_to_num(z_prev), mask, diurnal, static], dim=1)
 
     # --- training -----------------------------------------------------------------------------------------------
     def fit(self, ds, static=None, checkpoint=None, resume: bool = False, callback=None) -> EnsembleForecaster:
@@ -179,6 +197,9 @@ class EnsembleForecaster:
             if bad:
                 raise ValueError(f"fit data: channels {bad} have constant {name}: nothing to learn or normalise")
         self.std_, self.res_std_ = std.astype(np.float64), res_std.astype(np.float64)
+        times = pd.DatetimeIndex(data["time"].values)
+        hours = times.hour.values
+        self.diurnal_ = torch.from_numpy(diurnal_mean(res / res_std[:, None, None], hours[:-stride]))
         self.static_ = torch.from_numpy(self._static(static, spec))
         self.periodic_lon_ = is_global(data[spec.lon].values)
         device = resolve_device(self.device)
@@ -186,7 +207,7 @@ class EnsembleForecaster:
         c = len(spec.channels)
         config = DiTConfig(
             in_channels=c,
-            cond_channels=3 * c + self.static_.shape[0],
+            cond_channels=4 * c + self.static_.shape[0],
             patch=self.patch,
             width=self.width,
             depth=self.depth,
@@ -202,8 +223,8 @@ class EnsembleForecaster:
 
         z = torch.from_numpy(self._normalise(x).astype(np.float32)).to(device)  # (T, C, H, W) with NaN
         target = torch.from_numpy((res / self.res_std_[:, None, None]).astype(np.float32)).to(device)  # (T-s, C, H, W)
-        times = pd.DatetimeIndex(data["time"].values)
         scalars = torch.from_numpy(time_scalars(times)).to(device)  # (T, 4) of each time as a valid time
+        hour_of = torch.from_numpy(hours.astype(np.int64)).to(device)  # (T,)
         rows = torch.arange(stride, x.shape[0] - stride)  # t: predict t + stride from t and t - stride
         schedule, probabilistic = self.schedule_, self.probabilistic
         p_mean, p_std = self.p_mean, self.p_std
@@ -212,7 +233,8 @@ class EnsembleForecaster:
             t = t.to(device)
             y = target[t]  # (B, C, H, W): x(t + s) - x(t), normalised
             mask = torch.isfinite(y)
-            condition = Condition(target_mask=mask, side=self._side(z[t], z[t - stride]), scalars=scalars[t + stride])
+            side = self._side(z[t], z[t - stride], hour_of[t])
+            condition = Condition(target_mask=mask, side=side, scalars=scalars[t + stride])
             y = torch.nan_to_num(y)
             if not probabilistic:
                 zero_t = torch.zeros(y.shape[0], device=device)
@@ -297,8 +319,9 @@ class EnsembleForecaster:
             cur, before = cur_all[lo:hi].to(device), prev_all[lo:hi].to(device)
             for k in range(1, n_steps + 1):
                 valid = pd.DatetimeIndex(row_inits[lo:hi]) + k * self.step_
+                now = torch.from_numpy((valid - self.step_).hour.values.astype(np.int64)).to(device)
                 condition = Condition(
-                    side=self._side((cur - mean) / std, (before - mean) / std),
+                    side=self._side((cur - mean) / std, (before - mean) / std, now),
                     scalars=torch.from_numpy(time_scalars(valid)).to(device),
                 )
                 residual = self._draw(condition, cur.shape, generator)
@@ -346,6 +369,7 @@ class EnsembleForecaster:
             "std": self.std_.tolist(),
             "res_std": self.res_std_.tolist(),
             "static": self.static_,
+            "diurnal": self.diurnal_,
             "periodic_lon": self.periodic_lon_,
         }
 
@@ -370,5 +394,6 @@ class EnsembleForecaster:
         self.mean_, self.std_ = np.asarray(state["mean"]), np.asarray(state["std"])
         self.res_std_ = np.asarray(state["res_std"])
         self.static_ = state["static"]
+        self.diurnal_ = state["diurnal"]
         self.periodic_lon_ = bool(state["periodic_lon"])
         return self
