@@ -131,3 +131,31 @@ def test_weatherbench2_script_subsets_a_zarr_store_lazily(tmp_path):
         wb2.subset(str(tmp_path / "era5.zarr"), ["u_wind"], [], "2017", "2017", tmp_path / "x.nc")
     with pytest.raises(SystemExit, match="cannot open"):
         wb2.subset(str(tmp_path / "absent.zarr"), ["geopotential"], [], "2017", "2017", tmp_path / "x.nc")
+
+
+def test_open_grid_formats_and_errors(tmp_path):
+    import xarray as xr
+
+    from tsdiff.io import open_grid, write_grid
+
+    ds = xr.Dataset(
+        {"t": (("time", "lat", "lon"), np.arange(12.0).reshape(3, 2, 2))},
+        coords={"time": pd.date_range("2017-01-01", periods=3, freq="h"), "lat": [1.0, 2.0], "lon": [3.0, 4.0]},
+    )
+    folder = tmp_path / "folder"
+    write_grid(ds, folder / "t.nc")
+    write_grid(ds.rename(t="u"), folder / "u.nc")
+    merged = open_grid(folder)
+    assert set(merged.data_vars) == {"t", "u"}
+    xr.testing.assert_identical(open_grid(folder / "t.nc"), ds)
+    with pytest.raises(FileNotFoundError):
+        open_grid(tmp_path / "absent.nc")
+    (tmp_path / "x.csv").write_text("a")
+    with pytest.raises(ValueError, match="unsupported grid format"):
+        open_grid(tmp_path / "x.csv")
+    with pytest.raises(ValueError, match=".nc or .zarr"):
+        write_grid(ds, tmp_path / "x.txt")
+    if importlib.util.find_spec("cfgrib") is None:
+        (tmp_path / "x.grib").write_bytes(b"GRIB")
+        with pytest.raises(ImportError, match="grib extra"):
+            open_grid(tmp_path / "x.grib")

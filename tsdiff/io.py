@@ -10,6 +10,7 @@ import pandas as pd
 __all__ = ["read_table", "write_table", "open_grid", "write_grid", "FORMATS"]
 
 FORMATS = (".csv", ".parquet", ".nc")
+GRIB_SUFFIXES = (".grib", ".grb", ".grib2", ".grb2")
 
 
 def _format(path: Path) -> str:
@@ -71,8 +72,8 @@ def _parquet(action):
 
 
 def open_grid(path: str | Path):
-    """A gridded Dataset from a NetCDF file, a folder of NetCDF files (merged: one variable per file is common) or
-    a zarr store (opened lazily; needs the ``zarr`` extra)."""
+    """A gridded Dataset from a NetCDF file, a folder of NetCDF files (merged: one variable per file is common), a
+    zarr store (opened lazily; the ``grid`` extra) or a GRIB file (through cfgrib; the ``grib`` extra)."""
     import xarray as xr
 
     path = Path(path)
@@ -89,8 +90,18 @@ def open_grid(path: str | Path):
             with xr.open_dataset(f) as one:
                 parts.append(one.load())
         return xr.merge(parts, combine_attrs="drop_conflicts")
+    if path.suffix.lower() in GRIB_SUFFIXES:
+        try:
+            with xr.open_dataset(path, engine="cfgrib") as ds:
+                return ds.load()
+        except ValueError as err:
+            if "cfgrib" in str(err):
+                raise ImportError('GRIB files need the grib extra: pip install "tsdiff[grib]"') from err
+            raise
     if path.suffix.lower() != ".nc":
-        raise ValueError(f"{path}: unsupported grid format {path.suffix!r}; use .nc, a folder of .nc files or .zarr")
+        raise ValueError(
+            f"{path}: unsupported grid format {path.suffix!r}; use .nc, a folder of .nc files, .zarr or GRIB"
+        )
     with xr.open_dataset(path) as ds:
         return ds.load()
 
