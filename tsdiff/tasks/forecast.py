@@ -14,7 +14,8 @@ from a few weeks of data. The noise levels and
 network preconditioning are EDM's with sigma_data = 1 (Karras et al. 2022), which in tsdiff's variance-preserving
 terms is v-prediction with uniform weighting on a Karras schedule and log-normal training noise levels. Forecasts
 roll out autoregressively, all members and init times in one batch, each step drawn by the core's stochastic-churn
-Heun sampler (GenCast's S_churn 2.5, S_noise 1.05; 10 steps by default, GenCast uses 20). Cells without data at the
+Heun sampler (GenCast's S_churn 2.5; S_noise 1.1 and 10 steps by default where GenCast uses 1.05 and 20: on WFDE5
+1.1 lifted the 6-hour spread-skill ratio from 0.77-0.81 to 0.81-0.87 at unchanged CRPS). Cells without data at the
 initial time stay NaN.
 
 ``probabilistic=False`` trains the same network deterministically (MSE on the residual): the "deterministic model"
@@ -89,7 +90,7 @@ class EnsembleForecaster:
                      EDM noise levels: the Karras schedule's range, log-normal training levels N(p_mean, p_std^2)
     sampler, sample_steps, s_churn, s_noise
                      the core sampler for each roll-out step: stochastic-churn Heun (GenCast: S_churn 2.5,
-                     S_noise 1.05, 20 steps; 10 here, for CPUs)
+                     S_noise 1.05, 20 steps; here S_noise 1.1 for calibration and 10 steps, for CPUs)
     max_batch        rows (init times x members) per forward pass: bounds memory
     seed, device, progress
     """
@@ -119,7 +120,7 @@ class EnsembleForecaster:
         sampler: str = "heun",
         sample_steps: int = 10,
         s_churn: float = 2.5,
-        s_noise: float = 1.05,
+        s_noise: float = 1.1,
         max_batch: int = 512,
         seed: int = 0,
         device: str | None = None,
