@@ -24,7 +24,7 @@ from tsdiff.baselines.grid import GRID_BASELINES
 from tsdiff.data.grid import verifying_truth
 from tsdiff.data.wfde5 import WFDE5_TRAIN_END, load_wfde5, wfde5_split
 from tsdiff.metrics import grid
-from tsdiff.plotting import error_curves, forecast_maps, rank_histograms
+from tsdiff.plotting import grid_forecast_plots
 from tsdiff.tasks.forecast import EnsembleForecaster, parse_lead_times
 
 PAPER = {  # ../shared/REFERENCE.md, "Development-set baselines" (26 inits; MAE = CRPS of one member)
@@ -121,7 +121,9 @@ def write_report(table: pd.DataFrame, forecasts: dict, leads, args, out: Path, n
     lines = markdown(table, leads, args, n_inits)
     (out / f"{args.tag}_results.md").write_text("\n".join(lines))
     print("\n".join(lines))
-    plots(table, forecasts, leads, args, out)
+    # the ensemble rows first, so that the maps show tsdiff's
+    order = sorted(forecasts, key=lambda name: "DiT ensemble" not in name)
+    grid_forecast_plots({k: forecasts[k] for k in order}, table, out, args.scored, prefix=f"{args.tag}_")
 
 
 def markdown(table: pd.DataFrame, leads, args, n_inits: int) -> list[str]:
@@ -158,37 +160,6 @@ def markdown(table: pd.DataFrame, leads, args, n_inits: int) -> list[str]:
                 lines.append(f"| persistence + diurnal (REFERENCE.md) | {key[1]} | 1 | {diurnal:.3f} | | | | | | |")
         lines.append("")
     return lines
-
-
-def plots(table: pd.DataFrame, forecasts: dict, leads, args, out: Path):
-    hours = [lead.components.hours for lead in leads]
-    for var in args.scored:
-        for metric, label in (("crps", "CRPS"), ("spread_skill", "spread-skill ratio")):
-            curves = {}
-            for method in table.method.unique():
-                sub = table[(table.variable == var) & (table.method == method)]
-                if sub[metric].notna().all():
-                    curves[method] = (hours, sub[metric].tolist())
-            error_curves(
-                curves,
-                out / f"{args.tag}_{metric}_{var}.png",
-                "lead time (h)",
-                label,
-                f"{var}: {label} against lead time",
-                floor=1.0 if metric == "spread_skill" else None,
-                log=False,
-                floor_label="calibrated",
-            )
-    ens, truth = forecasts["tsdiff DiT ensemble"]
-    for var in args.scored:
-        forecast_maps(ens, truth, var, out / f"{args.tag}_maps_{var}.png")
-        hists = {}
-        for name in ("tsdiff DiT ensemble", "persistence+noise"):
-            fc, tr = forecasts[name]
-            h = grid.rank_histogram(fc[[var]], tr[[var]])[var]
-            for i, lead in enumerate(leads):
-                hists[f"{name} {lead.components.hours}h"] = h.isel(lead_time=i).values
-        rank_histograms(hists, out / f"{args.tag}_rank_{var}.png", f"{var}: rank histograms")
 
 
 if __name__ == "__main__":

@@ -149,37 +149,10 @@ def _forecast_grid(args) -> int:
         table = grid.score_table(ens, truth, method="tsdiff")
         print(table.drop(columns="method").to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         if args.plots:
-            _grid_plots(ens, truth, table, Path(args.plots))
+            from .plotting import grid_forecast_plots
+
+            print(f"plots in {grid_forecast_plots({'tsdiff': (ens, truth)}, table, args.plots, list(ens.data_vars))}")
     return 0
-
-
-def _grid_plots(ens, truth, table, folder: Path) -> None:
-    import pandas as pd
-
-    from .metrics import grid
-    from .plotting import error_curves, forecast_maps, rank_histograms
-
-    hours = [lead / pd.Timedelta("1h") for lead in table.lead_time.unique()]
-    for var in ens.data_vars:
-        forecast_maps(ens, truth, var, folder / f"maps_{var}.png")
-        hist = grid.rank_histogram(ens[[var]], truth[[var]])[var]
-        rank_histograms(
-            {f"lead {h:g} h": hist.isel(lead_time=i).values for i, h in enumerate(hours)},
-            folder / f"rank_{var}.png",
-            f"{var}: rank histograms",
-        )
-        sub = table[table.variable == var]
-        for metric, label in (("crps", "CRPS"), ("spread_skill", "spread-skill ratio")):
-            if sub[metric].notna().all():
-                error_curves(
-                    {var: (hours, sub[metric].tolist())},
-                    folder / f"{metric}_{var}.png",
-                    "lead time (h)",
-                    label,
-                    f"{var}: {label}",
-                    log=False,
-                )
-    print(f"plots in {folder}")
 
 
 def _train(args) -> int:

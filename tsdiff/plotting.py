@@ -136,6 +136,44 @@ def image_grid(images, path: str | Path, title: str = "") -> Path:
     return save_figure(fig, path)
 
 
+def grid_forecast_plots(forecasts: dict, table, folder: str | Path, variables, prefix: str = "") -> Path:
+    """The figures of a gridded forecast evaluation, per variable: maps (truth, mean, members, spread) of the first
+    ensemble, rank histograms of every ensemble at each lead, and CRPS and spread-skill against lead time for every
+    method. ``forecasts[name] = (forecast, truth)``; ``table`` is ``metrics.grid.score_table`` rows of all methods."""
+    from .metrics.grid import rank_histogram
+
+    folder = Path(folder)
+    ensembles = {k: v for k, v in forecasts.items() if v[0].sizes["member"] > 1}
+    for var in variables:
+        rows = table[table.variable == var]
+        for metric, label in (("crps", "CRPS"), ("spread_skill", "spread-skill ratio")):
+            curves = {}
+            for method, sub in rows.groupby("method", sort=False):
+                if sub[metric].notna().all():
+                    curves[method] = ([lead / np.timedelta64(1, "h") for lead in sub.lead_time], sub[metric].tolist())
+            if curves:
+                error_curves(
+                    curves,
+                    folder / f"{prefix}{metric}_{var}.png",
+                    "lead time (h)",
+                    label,
+                    f"{var}: {label} against lead time",
+                    floor=1.0 if metric == "spread_skill" else None,
+                    log=False,
+                    floor_label="calibrated",
+                )
+        hists = {}
+        for name, (fc, truth) in ensembles.items():
+            h = rank_histogram(fc[[var]], truth[[var]])[var]
+            for i, lead in enumerate(fc["lead_time"].values):
+                hists[f"{name} {lead / np.timedelta64(1, 'h'):g}h"] = h.isel(lead_time=i).values
+        if hists:
+            rank_histograms(hists, folder / f"{prefix}rank_{var}.png", f"{var}: rank histograms")
+            fc, truth = next(iter(ensembles.values()))
+            forecast_maps(fc, truth, var, folder / f"{prefix}maps_{var}.png")
+    return folder
+
+
 def save_figure(fig, path: str | Path) -> Path:
     """Lay out, write (creating the folder) and close a figure."""
     fig.tight_layout()
