@@ -29,8 +29,8 @@ from tsdiff.baselines import IMPUTATION_BASELINES
 from tsdiff.data.aqi36 import load_aqi36
 from tsdiff.data.physionet import load_physionet2012
 from tsdiff.data.scaling import FeatureScaler
-from tsdiff.metrics import crps_quantile, interval_coverage, mae, rmse
-from tsdiff.plotting import error_curves
+from tsdiff.metrics import crps_quantile, interval_coverage, mae, pit_values, rmse
+from tsdiff.plotting import error_curves, pit_histogram
 
 PAPER = {  # CSDI paper, Tables 2-4 (../shared/REFERENCE.md); None = not reported
     "physionet 10%": [("CSDI (paper)", 0.217, 0.498, 0.238), ("BRITS (paper)", 0.284, None, None)],
@@ -168,6 +168,10 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         }
     )
     print(f"  tsdiff: {rows[-1]}", flush=True)
+    pit = pit_values(
+        torch.from_numpy(draws).permute(1, 0, 2, 3), torch.from_numpy(np.nan_to_num(truth)), torch.from_numpy(mask)
+    )
+    pit_histogram({f"tsdiff CSDI-{args.preset}": pit.numpy()}, out / f"pit_{tag}.png", title=f"{case['name']}: PIT")
     (out / f"curve_{tag}.json").write_text(json.dumps(curve))
     if curve:
         error_curves(

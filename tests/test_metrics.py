@@ -63,3 +63,26 @@ def test_metrics_reject_bad_input():
         rmse(torch.zeros(3), torch.zeros(3), torch.zeros(3, dtype=torch.bool))
     with pytest.raises(ValueError, match="samples"):
         crps_quantile(torch.zeros(5, 3), torch.zeros(4), torch.ones(4, dtype=torch.bool))
+
+
+def test_pit_values_uniform_when_calibrated_and_u_shaped_when_narrow():
+    import torch
+
+    from tsdiff.metrics import pit_values
+
+    g = torch.Generator().manual_seed(0)
+    n, s = 20_000, 19
+    centre = torch.randn(n, generator=g) * 3
+    truth = centre + torch.randn(n, generator=g)
+    mask = torch.ones(n, dtype=torch.bool)
+    calibrated = centre + torch.randn(s, n, generator=g)
+    pit = pit_values(calibrated, truth, mask, g)
+    assert pit.shape == (n,) and pit.min() > 0 and pit.max() < 1
+    hist = torch.histc(pit, bins=10, min=0, max=1) / n
+    assert (hist - 0.1).abs().max() < 0.01
+    narrow = centre + 0.3 * torch.randn(s, n, generator=g)
+    hist_u = torch.histc(pit_values(narrow, truth, mask, g), bins=10, min=0, max=1) / n
+    assert hist_u[0] > 2.5 * hist_u[5] and hist_u[-1] > 2.5 * hist_u[5]
+    # ties (a point mass) spread uniformly instead of piling on one rank
+    tied = pit_values(torch.zeros(s, n), torch.zeros(n), mask, g)
+    assert (torch.histc(tied, bins=10, min=0, max=1) / n - 0.1).abs().max() < 0.01

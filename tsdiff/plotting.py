@@ -174,6 +174,21 @@ def grid_forecast_plots(forecasts: dict, table, folder: str | Path, variables, p
     return folder
 
 
+def pit_histogram(pit: dict, path: str | Path, bins: int = 10, title: str = "") -> Path:
+    """Calibration plot: histograms of PIT values (``metrics.pit_values``), one panel per name; flat = calibrated."""
+    n = len(pit)
+    fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 2.6), squeeze=False)
+    for ax, (name, values) in zip(axes[0], pit.items()):
+        values = np.asarray(values, dtype=float)
+        ax.hist(values, bins=bins, range=(0, 1), density=True, color="tab:blue")
+        ax.axhline(1.0, color="k", lw=1, ls="--")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("PIT")
+    axes[0, 0].set_ylabel("density")
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
 def save_figure(fig, path: str | Path) -> Path:
     """Lay out, write (creating the folder) and close a figure."""
     fig.tight_layout()

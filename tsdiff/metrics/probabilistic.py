@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["mae", "rmse", "mre", "crps_quantile", "crps_ensemble", "interval_coverage", "QUANTILE_LEVELS"]
+__all__ = [
+    "mae",
+    "rmse",
+    "mre",
+    "crps_quantile",
+    "crps_ensemble",
+    "interval_coverage",
+    "pit_values",
+    "QUANTILE_LEVELS",
+]
 
 QUANTILE_LEVELS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95, CSDI's 19 levels
 
@@ -87,3 +96,18 @@ def interval_coverage(samples: torch.Tensor, target: torch.Tensor, mask: torch.T
     lo, hi = torch.quantile(s, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64), dim=0)
     y = target[mask].to(torch.float64)
     return float(((y >= lo) & (y <= hi)).to(torch.float64).mean())
+
+
+def pit_values(
+    samples: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Probability integral transform of each masked target under its S draws, randomised over ties and the
+    ensemble's discreteness: (#{x_s < y} + U (#{x_s == y} + 1)) / (S + 1), U ~ U(0, 1). Uniform on (0, 1) when the
+    target is exchangeable with the draws (Gneiting et al. 2007); a U shape means too narrow, a dome too wide."""
+    _check(target, target, mask)
+    s = samples[:, mask].to(torch.float64)  # (S, n)
+    y = target[mask].to(torch.float64)
+    below = (s < y).sum(0).to(torch.float64)
+    ties = (s == y).sum(0).to(torch.float64)
+    u = torch.rand(y.shape, generator=generator, dtype=torch.float64)
+    return (below + u * (ties + 1)) / (samples.shape[0] + 1)
