@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..data.grid import check_grid, ensemble_dataset, grid_step, init_indices
+from ..data.grid import check_grid, ensemble_dataset, grid_step, init_indices, mean_by_hour
 
 __all__ = ["persistence", "hourly_climatology", "persistence_diurnal", "persistence_noise", "GRID_BASELINES"]
 
@@ -46,18 +46,6 @@ def _increments(tr, lead: pd.Timedelta):
     return times[ok].hour.values, x[later[ok]] - x[ok]
 
 
-def _mean_by_hour(values: np.ndarray, hours: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Per wanted hour, the NaN-mean of ``values`` rows with that hour (NaN where the hour never occurs)."""
-    out = np.full((len(wanted), *values.shape[1:]), np.nan, dtype=np.float32)
-    with warnings.catch_warnings():  # cells without data (all NaN) stay NaN quietly
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for h in np.unique(wanted):
-            rows = hours == h
-            if rows.any():
-                out[wanted == h] = np.nanmean(values[rows], axis=0)
-    return out
-
-
 def persistence(ds, init_times=None, lead_times=("1h",), variables=None):
     data, spec, x, inits, where, leads, _ = _setup(None, ds, init_times, lead_times, variables)
     out = np.repeat(x[where][:, None, None], len(leads), axis=2)  # (I, 1, n_lead, C, H, W)
@@ -67,7 +55,7 @@ def persistence(ds, init_times=None, lead_times=("1h",), variables=None):
 def hourly_climatology(train, ds, init_times=None, lead_times=("1h",), variables=None):
     data, spec, x, inits, where, leads, tr = _setup(train, ds, init_times, lead_times, variables)
     train_hours = tr[2].hour.values
-    out = np.stack([_mean_by_hour(tr[1], train_hours, (inits + lead).hour.values) for lead in leads], axis=1)
+    out = np.stack([mean_by_hour(tr[1], train_hours, (inits + lead).hour.values) for lead in leads], axis=1)
     return ensemble_dataset(out[:, None], data, spec, inits, leads, tsdiff_model="climatology by hour of day")
 
 
@@ -76,7 +64,7 @@ def persistence_diurnal(train, ds, init_times=None, lead_times=("1h",), variable
     out = []
     for lead in leads:
         hours, inc = _increments(tr, lead)
-        out.append(x[where] + _mean_by_hour(inc, hours, inits.hour.values))
+        out.append(x[where] + mean_by_hour(inc, hours, inits.hour.values))
     return ensemble_dataset(np.stack(out, 1)[:, None], data, spec, inits, leads, tsdiff_model="persistence + diurnal")
 
 
@@ -88,13 +76,13 @@ def persistence_noise(train, ds, init_times=None, lead_times=("1h",), members: i
     out = np.empty((len(inits), members, len(leads), *x.shape[1:]), dtype=np.float32)
     for j, lead in enumerate(leads):
         hours, inc = _increments(tr, lead)
-        mean = _mean_by_hour(inc, hours, hours)  # each training pair's diurnal mean
+        mean = mean_by_hour(inc, hours, hours)  # each training pair's diurnal mean
         sd = np.full((24, *x.shape[1:]), np.nan, dtype=np.float32)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             for h in np.unique(hours):
                 sd[h] = np.nanstd(inc[hours == h] - mean[hours == h], axis=0, ddof=1)
-        centre = x[where] + _mean_by_hour(inc, hours, inits.hour.values)  # (I, C, H, W)
+        centre = x[where] + mean_by_hour(inc, hours, inits.hour.values)  # (I, C, H, W)
         noise = rng.standard_normal((len(inits), members, *x.shape[1:])).astype(np.float32)
         out[:, :, j] = centre[:, None] + noise * sd[inits.hour.values][:, None]
     return ensemble_dataset(out, data, spec, inits, leads, tsdiff_model="persistence + diurnal + noise")

@@ -9,6 +9,7 @@ longitudes cover the whole circle is treated as periodic in longitude.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "init_indices",
     "ensemble_dataset",
     "verifying_truth",
+    "mean_by_hour",
 ]
 
 MEMBER_ALIASES = ("member", "number", "realization")
@@ -157,8 +159,8 @@ def is_global(lon: np.ndarray) -> bool:
 
 
 def init_indices(data: xr.Dataset, init_times, history: pd.Timedelta | None = None) -> tuple:
-    """(init times, their positions in ``data``); with ``history``, also checks that init - history is present.
-    Errors name the init times that are missing or lack history."""
+    """(init times, their positions in ``data``) and, with ``history``, the positions of init - history as a third
+    item (every one must be present). Errors name the init times that are missing or lack history."""
     times = pd.DatetimeIndex(data["time"].values)
     inits = pd.DatetimeIndex([times[-1]] if init_times is None else pd.to_datetime(np.atleast_1d(init_times)))
     if inits.has_duplicates:
@@ -170,7 +172,21 @@ def init_indices(data: xr.Dataset, init_times, history: pd.Timedelta | None = No
         prev = times.get_indexer(inits - history)
         if (prev < 0).any():
             raise ValueError(f"init times {list(inits[prev < 0][:3])} lack the previous state at init - {history}")
+        return inits, where, prev
     return inits, where
+
+
+def mean_by_hour(values: np.ndarray, hours: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Per wanted hour of day, the NaN-mean of the ``values`` rows with that hour (NaN where the hour never occurs
+    or a cell never has data)."""
+    out = np.full((len(wanted), *values.shape[1:]), np.nan, dtype=np.float32)
+    with warnings.catch_warnings():  # cells without data (all NaN) stay NaN quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for h in np.unique(wanted):
+            rows = hours == h
+            if rows.any():
+                out[wanted == h] = np.nanmean(values[rows], axis=0)
+    return out
 
 
 def ensemble_dataset(out: np.ndarray, data: xr.Dataset, spec: GridSpec, inits, leads, **attrs) -> xr.Dataset:

@@ -24,7 +24,6 @@ baseline, which returns one member.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,15 @@ from tqdm.auto import tqdm
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core import Condition, Schedule, denoising_loss, get_schedule, masked_mse, sample
 from ..core.random import randn
-from ..data.grid import GridSpec, check_grid, ensemble_dataset, grid_step, init_indices, is_global
+from ..data.grid import (
+    GridSpec,
+    check_grid,
+    ensemble_dataset,
+    grid_step,
+    init_indices,
+    is_global,
+    mean_by_hour,
+)
 from ..models import build_model
 from ..models.dit import DiTConfig, DiTDenoiser
 from ..training import TrainConfig, resolve_device, train
@@ -57,16 +64,6 @@ def parse_lead_times(lead_times, step: pd.Timedelta) -> list[pd.Timedelta]:
         if lead <= pd.Timedelta(0) or lead % step != pd.Timedelta(0):
             raise ValueError(f"lead time {lead} is not a positive multiple of the model's step {step}")
     return leads
-
-
-def diurnal_mean(residuals: np.ndarray, hours: np.ndarray) -> np.ndarray:
-    """Mean residual (24, C, H, W) per hour of day of the time it starts from; 0 where there is no data."""
-    out = np.zeros((24, *residuals.shape[1:]), dtype=np.float32)
-    with warnings.catch_warnings():  # cells without data: NaN mean -> 0
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for h in np.unique(hours):
-            out[h] = np.nan_to_num(np.nanmean(residuals[hours == h], axis=0))
-    return out
 
 
 def time_scalars(times: pd.DatetimeIndex) -> np.ndarray:
@@ -152,9 +149,7 @@ class EnsembleForecaster:
         fields = []
         for name in static.data_vars:
             da = static[name]
-            if set(da.dims) != {spec.lat, spec.lon} or tuple(da.shape) != tuple(
-                da.sizes[d] for d in (spec.lat, spec.lon)
-            ):
+            if set(da.dims) != {spec.lat, spec.lon}:
                 raise ValueError(f"static field {name!r} must have dims ({spec.lat}, {spec.lon}), got {da.dims}")
             v = da.transpose(spec.lat, spec.lon).values.astype(np.float64)
             if v.shape != spec.shape:
@@ -200,7 +195,9 @@ class EnsembleForecaster:
         self.std_, self.res_std_ = std.astype(np.float64), res_std.astype(np.float64)
         times = pd.DatetimeIndex(data["time"].values)
         hours = times.hour.values
-        self.diurnal_ = torch.from_numpy(diurnal_mean(res / res_std[:, None, None], hours[:-stride]))
+        # mean normalised step change per hour of day of its start (24, C, H, W); 0 where a cell has no data
+        diurnal = mean_by_hour(res / res_std[:, None, None], hours[:-stride], np.arange(24))
+        self.diurnal_ = torch.from_numpy(np.nan_to_num(diurnal))
         self.static_ = torch.from_numpy(self._static(static, spec))
         self.periodic_lon_ = is_global(data[spec.lon].values)
         device = resolve_device(self.device)
@@ -298,8 +295,7 @@ class EnsembleForecaster:
             members = 1
         leads = parse_lead_times(lead_times if lead_times is not None else [self.step_], self.step_)
         n_steps = int(leads[-1] / self.step_)
-        inits, where = init_indices(data, init_times, history=self.step_)
-        prev = pd.DatetimeIndex(data["time"].values).get_indexer(inits - self.step_)
+        inits, where, prev = init_indices(data, init_times, history=self.step_)
         x = spec.to_array(data)  # (T, C, H, W)
         device = next(self.model_.parameters()).device
         res_std = torch.as_tensor(self.res_std_, dtype=torch.float32, device=device)[:, None, None]
