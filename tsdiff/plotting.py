@@ -189,6 +189,52 @@ def pit_histogram(pit: dict, path: str | Path, bins: int = 10, title: str = "") 
     return save_figure(fig, path)
 
 
+def synthesis_plots(real: np.ndarray, synth: np.ndarray, folder: str | Path, names=None, prefix: str = "") -> Path:
+    """Real against synthetic windows (N, L, K): a few windows per feature (``samples.png``), a 2-D PCA and t-SNE
+    embedding of whole windows (``embedding.png``) and the marginal density of each feature (``marginals.png``)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    folder = Path(folder)
+    k = real.shape[2]
+    names = list(names) if names is not None else [f"feature {i}" for i in range(k)]
+    rng = np.random.default_rng(0)
+    shown = min(k, 6)
+    fig, axes = plt.subplots(2, shown, figsize=(2.6 * shown, 4.2), squeeze=False, sharey="col")
+    for row, (label, data) in enumerate((("real", real), ("synthetic", synth))):
+        pick = rng.choice(len(data), size=min(8, len(data)), replace=False)
+        for j in range(shown):
+            axes[row, j].plot(data[pick, :, j].T, lw=0.8)
+            axes[row, j].set_title(f"{label}: {names[j]}", fontsize=8)
+    save_figure(fig, folder / f"{prefix}samples.png")
+
+    m = min(1000, len(real), len(synth))
+    a = real[rng.choice(len(real), m, replace=False)].reshape(m, -1)
+    b = synth[rng.choice(len(synth), m, replace=False)].reshape(m, -1)
+    both = np.concatenate([a, b])
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    embeddings = {
+        "PCA": PCA(2).fit(a).transform(both),
+        "t-SNE": TSNE(2, init="pca", random_state=0, perplexity=min(30.0, (2 * m - 1) / 3)).fit_transform(both),
+    }
+    for ax, (title, emb) in zip(axes, embeddings.items()):
+        ax.scatter(*emb[:m].T, s=2, alpha=0.4, label="real")
+        ax.scatter(*emb[m:].T, s=2, alpha=0.4, label="synthetic")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, markerscale=4)
+    save_figure(fig, folder / f"{prefix}embedding.png")
+
+    fig, axes = plt.subplots(1, shown, figsize=(2.6 * shown, 2.4), squeeze=False)
+    for j in range(shown):
+        ax = axes[0, j]
+        ax.hist(real[..., j].ravel(), bins=50, density=True, histtype="step", label="real")
+        ax.hist(synth[..., j].ravel(), bins=50, density=True, histtype="step", label="synthetic")
+        ax.set_title(names[j], fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    save_figure(fig, folder / f"{prefix}marginals.png")
+    return folder
+
+
 def save_figure(fig, path: str | Path) -> Path:
     """Lay out, write (creating the folder) and close a figure."""
     fig.tight_layout()

@@ -28,6 +28,7 @@ from torch import nn
 
 from ..core.conditioning import Condition
 from ..core.parameterization import check_parameterization
+from .layers import label_rows
 
 
 @dataclass
@@ -44,6 +45,7 @@ class CSDIConfig:
     n_steps: int = 50  # training steps of the schedule (the step embedding's table size in the reference)
     attention: str = "softmax"  # "softmax" or "linear"
     parameterization: str = "eps"
+    n_classes: int = 0  # > 0: class-conditional (Condition.labels), with a null class for classifier-free guidance
 
 
 PRESETS = {
@@ -176,6 +178,8 @@ class CSDIDenoiser(nn.Module):
         self.input_proj = nn.Linear(2, c.channels)
         self.step_embedding = StepEmbedding(c.diffusion_embedding_dim)
         self.feature_embedding = nn.Embedding(c.n_features, c.feature_embedding_dim)
+        # class labels join the diffusion-step embedding; row n_classes is the null (unconditional) class
+        self.label_embedding = nn.Embedding(c.n_classes + 1, c.diffusion_embedding_dim) if c.n_classes else None
         self.layers = nn.ModuleList(ResidualLayer(c) for _ in range(c.layers))
         self.skip_proj = nn.Linear(c.channels, c.channels)
         self.output = nn.Linear(c.channels, 1)
@@ -210,6 +214,10 @@ class CSDIDenoiser(nn.Module):
         time_emb = time_embedding(pos, c.time_embedding_dim)  # (B, L, Dt)
         feature_emb = self.feature_embedding.weight  # (K, Df)
         step_emb = self.step_embedding(t)  # (B, E)
+        if self.label_embedding is not None:
+            step_emb = step_emb + self.label_embedding(
+                label_rows(None if condition is None else condition.labels, c.n_classes, b, x_t.device, "CSDIDenoiser")
+            )
 
         skip = 0.0
         for layer in self.layers:

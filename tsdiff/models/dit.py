@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from ..core.conditioning import NULL_LABEL, Condition
+from ..core.conditioning import Condition
 from ..core.parameterization import check_parameterization
-from .layers import TimestepEmbedder
+from .layers import TimestepEmbedder, label_rows
 
 __all__ = ["DiTConfig", "DiTDenoiser", "PRESETS", "sincos_2d"]
 
@@ -205,11 +205,7 @@ class DiTDenoiser(nn.Module):
         cond = self.t_embed(t)  # (N, D)
         if self.label_embed is not None:
             labels = None if condition is None else condition.labels
-            if labels is None:
-                labels = torch.full((n,), NULL_LABEL, dtype=torch.long, device=x.device)
-            if ((labels < NULL_LABEL) | (labels >= c.n_classes)).any():
-                raise ValueError(f"DiTDenoiser: labels must be in [0, {c.n_classes}) or NULL_LABEL")
-            cond = cond + self.label_embed(torch.where(labels == NULL_LABEL, c.n_classes, labels))
+            cond = cond + self.label_embed(label_rows(labels, c.n_classes, n, x.device, "DiTDenoiser"))
         if self.scalar_embed is not None:
             scalars = None if condition is None else condition.scalars
             if scalars is None or tuple(scalars.shape) != (n, c.n_scalars):

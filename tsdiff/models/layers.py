@@ -7,7 +7,9 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["timestep_embedding", "TimestepEmbedder"]
+from ..core.conditioning import NULL_LABEL
+
+__all__ = ["timestep_embedding", "TimestepEmbedder", "label_rows"]
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -29,3 +31,18 @@ class TimestepEmbedder(nn.Module):
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:  # (N,) -> (N, dim)
         return self.mlp(timestep_embedding(t, self.frequency_dim))
+
+
+def label_rows(labels: torch.Tensor | None, n_classes: int, n: int, device, who: str) -> torch.Tensor:
+    """Class labels (N,) -> rows of an (n_classes + 1)-row embedding table whose last row is the null class of
+    classifier-free guidance; no labels or NULL_LABEL -> the null row. Labels out of range are an error."""
+    if labels is None:
+        return torch.full((n,), n_classes, dtype=torch.long, device=device)
+    labels = labels.long()
+    bad = (labels < NULL_LABEL) | (labels >= n_classes)
+    if bad.any():
+        raise ValueError(
+            f"{who}: class labels must lie in 0..{n_classes - 1} (or {NULL_LABEL} for none), "
+            f"got {labels[bad][:5].tolist()}"
+        )
+    return torch.where(labels == NULL_LABEL, n_classes, labels)

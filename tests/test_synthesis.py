@@ -1,0 +1,266 @@
+"""Synthesis: the Synthesizer, its metrics, baselines, the Stocks loader and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tsdiff.baselines.synthesis import bootstrap, gaussian, var
+from tsdiff.checkpoint import CheckpointError
+from tsdiff.data.stocks import STOCK_COLUMNS, load_stocks, stock_windows, windows_of
+from tsdiff.metrics import synthesis as M
+from tsdiff.tasks.synthesize import Synthesizer
+
+TINY = dict(width=32, depth=1, heads=2, max_steps=30, batch_size=16, n_diffusion_steps=50, sample_steps=5)
+
+
+def ar1_windows(n=300, length=12, k=2, phi=0.8, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, length, k))
+    x[:, 0] = rng.normal(size=(n, k))
+    for t in range(1, length):
+        x[:, t] = phi * x[:, t - 1] + np.sqrt(1 - phi**2) * rng.normal(size=(n, k))
+    return x
+
+
+def unit(x):  # to [0, 1] per feature
+    lo, hi = x.min((0, 1)), x.max((0, 1))
+    return (x - lo) / (hi - lo)
+
+
+# --- metrics -----------------------------------------------------------------------------------------------------
+def test_discriminative_score_tells_shifted_data_and_not_the_same_distribution():
+    a, b = unit(ar1_windows(n=1000, k=4, seed=0)), unit(ar1_windows(n=1000, k=4, seed=1))
+    same = M.discriminative_score(a, b, iterations=400, seed=1)
+    squashed = M.discriminative_score(a, b[:, ::-1] * 0.5, iterations=400, seed=1)
+    assert same < 0.05
+    assert squashed > 0.4
+
+
+def test_predictive_score_is_lower_when_trained_on_data_like_the_real():
+    a, b = unit(ar1_windows(k=3, phi=0.9, seed=0)), unit(ar1_windows(k=3, phi=0.9, seed=1))
+    a[..., 2] = np.roll(a[..., 0], 1, axis=1) * 0.5 + 0.25  # the last feature follows the first one step later
+    b[..., 2] = np.roll(b[..., 0], 1, axis=1) * 0.5 + 0.25
+    noise = np.random.default_rng(2).uniform(size=b.shape)
+    good = M.predictive_score(a, b, iterations=300, seed=0)
+    bad = M.predictive_score(a, noise, iterations=300, seed=0)
+    assert good < bad
+    with pytest.raises(ValueError, match="2 features"):
+        M.predictive_score(a[..., :1], b[..., :1], iterations=1)
+
+
+def test_frechet_distance_matches_the_gaussian_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.0, 1.0, size=(200_000, 1))
+    b = rng.normal(1.0, 2.0, size=(200_000, 1))
+    assert M.frechet_distance(a, b) == pytest.approx((0 - 1) ** 2 + (1 - 2) ** 2, rel=0.02)
+    assert M.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_context_fid_is_small_for_the_same_distribution_and_large_for_noise():
+    a, b = unit(ar1_windows(seed=0)), unit(ar1_windows(seed=1))
+    encoder = M.train_ts2vec(a, iterations=20, depth=3, hidden=16, out_dim=32)
+    near = M.context_fid(a, b, encoder=encoder)
+    far = M.context_fid(a, np.random.default_rng(0).uniform(size=a.shape), encoder=encoder)
+    assert 0 <= near < far / 5
+
+
+def test_ts2vec_hierarchical_loss_is_finite_and_decreases_in_training():
+    x = torch.randn(4, 8, 16)
+    loss = M._hierarchical_loss(x, x + 0.01 * torch.randn_like(x))
+    assert torch.isfinite(loss)
+    aligned = M._hierarchical_loss(x, x)
+    shuffled = M._hierarchical_loss(x, x[torch.randperm(4)][:, torch.randperm(8)])
+    assert aligned < shuffled
+
+
+def test_correlational_score_by_hand():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2000, 10, 1))
+    correlated = np.concatenate([z, z], axis=2)  # correlation 1 between the two features
+    independent = rng.normal(size=(2000, 10, 2))
+    assert M.correlational_score(correlated, correlated) == pytest.approx(0.0, abs=1e-12)
+    # lower triangle = [c00, c10, c11]: only c10 differs, by ~1
+    assert M.correlational_score(correlated, independent) == pytest.approx(0.1, abs=0.005)
+
+
+def test_marginal_distances_and_autocorrelation_error():
+    a = ar1_windows(n=500, phi=0.9, seed=0)
+    d = M.marginal_distances(a, a + 0.5)
+    assert d["wasserstein"] == pytest.approx([0.5, 0.5], abs=1e-9)
+    assert (d["ks"] > 0.1).all()
+    assert M.autocorrelation_error(a, a) == pytest.approx(0.0, abs=1e-12)
+    white = np.random.default_rng(1).normal(size=a.shape)
+    assert M.autocorrelation_error(a, white) > 0.3
+    with pytest.raises(ValueError, match="max_lag"):
+        M.autocorrelation_error(a, a, max_lag=12)
+
+
+def test_metrics_reject_bad_input():
+    a = ar1_windows(n=20)
+    with pytest.raises(ValueError, match="one shape"):
+        M.correlational_score(a, a[:, :5])
+    bad = a.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        M.discriminative_score(a, bad, iterations=1)
+
+
+def test_repeated_gives_mean_and_t_interval():
+    mean, half = M.repeated(lambda seed: float(seed), runs=5)
+    assert mean == 2.0
+    assert half == pytest.approx(2.776 * np.std([0, 1, 2, 3, 4], ddof=1) / np.sqrt(5), rel=1e-3)
+
+
+# --- baselines ---------------------------------------------------------------------------------------------------
+def test_baselines_shapes_and_what_they_keep():
+    real = ar1_windows(n=400, length=10, k=2, phi=0.9)
+    boot = bootstrap(real, 50, seed=0)
+    assert boot.shape == (50, 10, 2)
+    assert all((np.abs(real - w).sum((1, 2)) == 0).any() for w in boot)  # every window is a real one
+    g = gaussian(real, 4000, seed=0)
+    assert np.abs(g.mean(0) - real.mean(0)).max() < 0.15
+    v = var(real, 2000, seed=0, order=1)
+    lag1 = lambda x: np.mean(x[:, 1:] * x[:, :-1]) / np.mean(x * x)  # noqa: E731
+    assert lag1(v) == pytest.approx(lag1(real), abs=0.08)
+    with pytest.raises(ValueError, match="n must be positive"):
+        bootstrap(real, 0)
+    with pytest.raises(ValueError, match="order"):
+        var(real, 5, order=10)
+
+
+# --- data ----------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def stock_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    close = 50 + np.cumsum(rng.normal(size=60))
+    df = pd.DataFrame({c: close + i for i, c in enumerate(STOCK_COLUMNS)})
+    df["Volume"] = rng.integers(1_000, 5_000, size=60).astype(float)
+    path = tmp_path / "stock_data.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_stock_windows_follow_the_protocol(stock_csv):
+    x, scaler = stock_windows(stock_csv, seq_len=24)
+    assert x.shape == (60 - 24 + 1, 24, 6)
+    assert x.min() == pytest.approx(0.0, abs=1e-12) and x.max() == pytest.approx(1.0)
+    raw = load_stocks(stock_csv)
+    np.testing.assert_allclose(scaler.inverse_transform(x[0]), raw.to_numpy()[:24])
+    np.testing.assert_array_equal(load_stocks(stock_csv, reverse=True).to_numpy(), raw.to_numpy()[::-1])
+
+
+def test_stock_loader_errors(tmp_path, stock_csv):
+    pd.read_csv(stock_csv).drop(columns="Volume").to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="Volume"):
+        load_stocks(tmp_path / "bad.csv")
+    with pytest.raises(FileNotFoundError):
+        load_stocks(tmp_path / "none.csv")
+    with pytest.raises(ValueError, match="longer than the series"):
+        windows_of(np.zeros((10, 2)), 24)
+
+
+# --- the Synthesizer ----------------------------------------------------------------------------------------------
+def test_synthesizer_numpy_in_numpy_out_and_save_load(tmp_path):
+    real = ar1_windows(n=64, length=12)
+    synth = Synthesizer(seq_len=12, progress=False, **TINY).fit(real)
+    fake = synth.sample(7, seed=3)
+    assert isinstance(fake, np.ndarray) and fake.shape == (7, 12, 2)
+    lo, hi = real.min((0, 1)), real.max((0, 1))
+    assert (fake >= lo - 1e-9).all() and (fake <= hi + 1e-9).all()  # clipped to the training range
+    path = synth.save(tmp_path / "s.pt")
+    again = Synthesizer.load(path)
+    np.testing.assert_array_equal(again.sample(7, seed=3), fake)
+
+
+def test_synthesizer_dataframe_in_dataframe_out_and_prefix_kept():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {"a": np.sin(np.arange(200) / 5), "b": rng.normal(size=200)}, index=pd.date_range("2020", periods=200)
+    )
+    synth = Synthesizer(seq_len=16, stride=4, progress=False, **TINY).fit(df)
+    out = synth.sample(3)
+    assert list(out.columns) == ["a", "b"] and out.index.names == ["sample", "step"] and len(out) == 48
+    prefix = df.to_numpy()[:6]
+    cont = synth.sample(3, prefix=prefix)
+    np.testing.assert_array_equal(cont.to_numpy().reshape(3, 16, 2)[:, :6], np.broadcast_to(prefix, (3, 6, 2)))
+
+
+def test_synthesizer_csdi_backbone_and_missing_training_values():
+    real = ar1_windows(n=40, length=8)
+    real[::3, 2:4, 1] = np.nan  # gaps are left out of the loss
+    synth = Synthesizer(seq_len=8, backbone="csdi", progress=False, **TINY).fit(real)
+    assert np.isfinite(synth.train_result_.losses).all()
+    observed = np.full((2, 8, 2), np.nan)
+    observed[:, 3, 0] = [0.5, -0.5]
+    out = synth.sample(2, observed=observed)
+    assert out[:, 3, 0].tolist() == [0.5, -0.5] and np.isfinite(out).all()
+
+
+def test_class_conditional_synthesizer_learns_the_classes():
+    rng = np.random.default_rng(0)
+    labels = np.array(["up", "down"] * 100)
+    level = np.where(labels == "up", 1.0, -1.0)[:, None, None]
+    real = level + 0.1 * rng.normal(size=(200, 8, 2))
+    synth = Synthesizer(
+        seq_len=8, width=32, depth=2, heads=2, max_steps=300, batch_size=32, sample_steps=10, progress=False
+    ).fit(real, labels=labels)
+    up = synth.sample(20, labels="up", guidance_scale=2.0)
+    down = synth.sample(20, labels=["down"] * 20)
+    assert up.mean() > 0.5 and down.mean() < -0.5
+    with pytest.raises(ValueError, match="unknown class labels"):
+        synth.sample(2, labels="sideways")
+
+
+def test_synthesizer_bad_input(tmp_path):
+    real = ar1_windows(n=20, length=8)
+    with pytest.raises(ValueError, match="constant"):
+        Synthesizer(seq_len=8, progress=False, **TINY).fit(np.concatenate([real, np.ones((20, 8, 1))], axis=2))
+    with pytest.raises(ValueError, match="longer than the series"):
+        Synthesizer(seq_len=50, progress=False, **TINY).fit(np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="inf"):
+        Synthesizer(seq_len=8, progress=False, **TINY).fit(np.where(real > 2, np.inf, real))
+    synth = Synthesizer(seq_len=8, progress=False, **TINY).fit(real)
+    for n in (0, -3):
+        with pytest.raises(ValueError, match="positive"):
+            synth.sample(n)
+    with pytest.raises(ValueError, match="without labels"):
+        synth.sample(2, labels="a")
+    with pytest.raises(ValueError, match="prefix"):
+        synth.sample(2, prefix=np.zeros((2, 8, 2)))
+    before = real.copy()
+    Synthesizer(seq_len=8, progress=False, **TINY).fit(real)
+    np.testing.assert_array_equal(real, before)  # the caller's data is untouched
+    from tsdiff.checkpoint import save_checkpoint
+
+    save_checkpoint(
+        tmp_path / "other.pt",
+        {"task": "imputation", "model": {}, "model_kind": {}, "schedule": {}, "params": {}, "low": [], "high": []},
+    )
+    with pytest.raises(CheckpointError, match="not a synthesis model"):
+        Synthesizer.load(tmp_path / "other.pt")
+
+
+def test_cli_synthesize_windows(tmp_path, stock_csv, capsys):
+    import yaml
+
+    from tsdiff.cli import main
+
+    (tmp_path / "configs").mkdir()
+    config = {
+        "task": "windows",
+        "data": {"dataset": "stocks", "path": str(stock_csv)},
+        "model": {"seq_len": 12, "progress": False, **TINY},
+        "n": 5,
+    }
+    (tmp_path / "configs" / "s.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "synth.npy"
+    args = ["synthesize", "--config", str(tmp_path / "configs" / "s.yaml"), "--out", str(out)]
+    assert main([*args, "--save", str(tmp_path / "m.pt")]) == 0
+    assert np.load(out).shape == (5, 12, 6)
+    assert (tmp_path / "synth_plots" / "embedding.png").exists()
+    assert main([*args, "--model", str(tmp_path / "m.pt"), "--n", "3", "--out", str(tmp_path / "s.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 3 * 12
+    assert "correlational score" in capsys.readouterr().out

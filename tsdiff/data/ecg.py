@@ -1,0 +1,139 @@
+"""ECG for synthesis: beats from MIT-BIH records, multi-lead windows from PTB records (both WFDB, read with the
+optional ``wfdb`` package: ``pip install "tsdiff[ecg]"``), and ECGSYN simulations through neurokit2.
+
+Beats: the record is resampled to ``rate`` Hz (polyphase, scipy) and a window of ``before`` + ``after`` seconds is
+cut around every annotated beat of the wanted classes (MIT-BIH symbols: N normal, A atrial premature, V premature
+ventricular). Beats whose window leaves the record are skipped. Record 100 holds 2239 N, 33 A and 1 V beats: the
+classes are very unequal, and ``min_count`` drops a class with too few beats to learn or test anything from.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Beats", "load_beats", "ecg_windows", "simulate_ecg"]
+
+BEAT_CLASSES = ("N", "A", "V")
+
+
+def _wfdb():
+    try:
+        import wfdb
+    except ImportError as err:
+        raise ImportError('reading WFDB records needs the `wfdb` package: pip install "tsdiff[ecg]"') from err
+    return wfdb
+
+
+def _resample(signal: np.ndarray, fs: float, rate: float) -> np.ndarray:
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(rate / fs).limit_denominator(1000)
+    return signal if ratio == 1 else resample_poly(signal, ratio.numerator, ratio.denominator, axis=0)
+
+
+@dataclass
+class Beats:
+    beats: np.ndarray  # (N, L, K) in the record's units (mV)
+    labels: np.ndarray  # (N,) beat symbols
+    rr: np.ndarray  # (N,) seconds since the previous annotated beat (NaN for the first)
+    rate: float  # samples per second of the beats
+    leads: list  # lead names
+    r_index: int  # position of the R peak in each window
+
+
+def load_beats(
+    record: str | Path,
+    rate: float = 90.0,
+    before: float = 0.25,
+    after: float = 0.47,
+    classes=BEAT_CLASSES,
+    leads=None,
+    min_count: int = 2,
+) -> Beats:
+    """Beat windows of a WFDB record with beat annotations (``record`` without extension, e.g. ``.../100``)."""
+    wfdb = _wfdb()
+    record = str(record)
+    rec = wfdb.rdrecord(record)
+    ann = wfdb.rdann(record, "atr")
+    names = list(rec.sig_name)
+    use = list(range(len(names))) if leads is None else [names.index(lead) for lead in leads]
+    signal = _resample(rec.p_signal[:, use], rec.fs, rate)
+    if not np.isfinite(signal).all():
+        raise ValueError(f"{record}: the signal has NaN (lead off) samples")
+    symbols = np.asarray(ann.symbol)
+    is_beat = np.isin(symbols, list(classes))
+    peaks = np.round(ann.sample[is_beat] * rate / rec.fs).astype(int)
+    labels = symbols[is_beat]
+    rr = np.diff(ann.sample[is_beat], prepend=np.nan) / rec.fs
+    b, a = int(round(before * rate)), int(round(after * rate))
+    inside = (peaks - b >= 0) & (peaks + a <= len(signal))
+    counts = {c: int((labels[inside] == c).sum()) for c in classes}
+    kept = [c for c in classes if counts[c] >= min_count]
+    keep = inside & np.isin(labels, kept)
+    beats = np.stack([signal[p - b : p + a] for p in peaks[keep]])
+    return Beats(beats, labels[keep], rr[keep], rate, [names[i] for i in use], b)
+
+
+def ecg_windows(record: str | Path, seconds: float = 2.0, rate: float = 100.0, leads=None) -> tuple[np.ndarray, list]:
+    """Consecutive non-overlapping windows (N, seconds * rate, K) of a multi-lead WFDB record (e.g. PTB's
+    ``s0010_re``: 12 standard leads), resampled to ``rate`` Hz; returns (windows, lead names)."""
+    wfdb = _wfdb()
+    rec = wfdb.rdrecord(str(record))
+    names = list(rec.sig_name)
+    use = list(range(len(names))) if leads is None else [names.index(lead) for lead in leads]
+    signal = _resample(rec.p_signal[:, use], rec.fs, rate)
+    length = int(round(seconds * rate))
+    n = len(signal) // length
+    if n < 1:
+        raise ValueError(f"{record}: {len(signal) / rate:.1f} s of signal, shorter than one {seconds} s window")
+    return signal[: n * length].reshape(n, length, len(use)), [names[i] for i in use]
+
+
+def _simulate(queue, kwargs):
+    import neurokit2 as nk
+
+    queue.put(np.asarray(nk.ecg_simulate(**kwargs), dtype=np.float64))
+
+
+def simulate_ecg(
+    duration: float = 10.0,
+    rate: float = 100.0,
+    heart_rate: float = 70.0,
+    seed: int = 0,
+    timeout: float = 30.0,
+    retries: int = 3,
+) -> np.ndarray:
+    """One ECGSYN lead (duration * rate,) from neurokit2 (McSharry et al. 2003). About 1% of ECGSYN draws hang
+    (a known neurokit2 issue): each draw runs in a child process, is stopped after ``timeout`` seconds and retried
+    with the next seed, ``retries`` times."""
+    try:
+        import neurokit2  # noqa: F401
+    except ImportError as err:
+        raise ImportError('ECG simulation needs `neurokit2`: pip install "tsdiff[ecg]"') from err
+    ctx = mp.get_context("spawn")
+    for attempt in range(retries + 1):
+        kwargs = dict(
+            duration=duration,
+            sampling_rate=rate,
+            heart_rate=heart_rate,
+            method="ecgsyn",
+            random_state=seed + attempt,
+        )
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_simulate, args=(queue, kwargs), daemon=True)
+        proc.start()
+        try:
+            return queue.get(timeout=timeout)
+        except Exception:  # queue.Empty: the draw hung or failed
+            continue
+        finally:
+            proc.join(1)
+            if proc.is_alive():
+                proc.kill()
+    raise RuntimeError(f"ECGSYN did not finish in {timeout} s for {retries + 1} seeds from {seed}")

@@ -1,0 +1,377 @@
+"""Synthesis of realistic multivariate windows with a diffusion model, unconditional or class-conditional.
+
+    synth = Synthesizer(seq_len=24).fit(X)            # X: (N, L, K) windows, or a (T, K) array / DataFrame
+    fake = synth.sample(len(X))                        # (n, L, K) in X's units (and type)
+    synth = Synthesizer().fit(X, labels=y)             # classes: classifier-free guidance at sampling
+    beats = synth.sample(100, labels="A", guidance_scale=2.0)
+    filled = synth.sample(10, prefix=X[:10, :12])      # continue given first steps (RePaint replacement)
+
+The default denoiser is a 1-D DiT: the DiT backbone (``models.dit``) with 1 x 1 patches on a (K, 1, L) field,
+i.e. one token per time step carrying all K features, adaLN-Zero conditioning on the noise level and the class.
+``backbone="csdi"`` uses the CSDI network instead (transformers over time and over features); on Stocks windows
+(24 x 6, batch 64, 2 CPU cores) a training step takes 97 ms for the DiT (width 128, depth 4) against 550 ms for
+CSDI at its reference size (64 channels, 4 layers) and 150 ms at 32 channels, 2 layers, so the DiT is the default.
+Each feature is MinMax-scaled to [-1, 1] on the training data (as
+Diffusion-TS), samples are clipped to that range during sampling. Missing training values (NaN) are left out of
+the loss through the core's target mask. Conditioning on a prefix or on any observed points uses the core's
+masked conditioning in "replace" mode (the unconditional model, observations forward-noised into the state; Lugmayr
+et al. 2022), with ``resample`` RePaint repeats per step.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..core import NULL_LABEL, ClassifierFreeGuidance, Condition, Schedule, denoising_loss, get_schedule, sample
+from ..core.random import rand
+from ..data.stocks import windows_of
+from ..models import build_model
+from ..models.csdi import CSDIConfig, CSDIDenoiser
+from ..models.dit import DiTConfig, DiTDenoiser
+from ..training import TrainConfig, resolve_device, train
+
+__all__ = ["Synthesizer"]
+
+
+class Synthesizer:
+    """Diffusion model of windows (L, K).
+
+    seq_len, stride       window length and step used to cut a (T, K) series or DataFrame (windows keep their L)
+    backbone              "dit" (tokens = time steps) or "csdi" (attention over time and over features)
+    width, depth, heads, model_options
+                          size of the denoiser (DiT width / depth, CSDI channels / layers; ``model_options``:
+                          other ``DiTConfig`` or ``CSDIConfig`` fields)
+    parameterization      what the network predicts: "eps", "x0" or "v"
+    schedule, n_diffusion_steps
+    max_steps, batch_size, lr, warmup_steps, ema_decay, weight_decay
+                          training (steps, not epochs: a few thousand windows need a few thousand steps)
+    label_dropout         share of labels replaced by the null class in training (classifier-free guidance)
+    guidance_scale        default scale at sampling: 1 = the conditional model, > 1 sharper classes
+    sampler, sample_steps the core sampler and its number of steps
+    resample              RePaint repeats per step when sampling with a prefix or observed points
+    max_batch             windows sent to the model at once when sampling
+    """
+
+    def __init__(
+        self,
+        seq_len: int = 24,
+        stride: int = 1,
+        backbone: str = "dit",
+        width: int = 128,
+        depth: int = 4,
+        heads: int = 4,
+        model_options: dict | None = None,
+        parameterization: str = "v",
+        schedule: str = "cosine",
+        n_diffusion_steps: int = 500,
+        max_steps: int = 4000,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        warmup_steps: int = 200,
+        ema_decay: float | None = 0.995,
+        weight_decay: float = 0.0,
+        label_dropout: float = 0.1,
+        guidance_scale: float = 1.0,
+        sampler: str = "ddim",
+        sample_steps: int | None = 50,
+        resample: int = 0,
+        max_batch: int = 1024,
+        device: str | None = None,
+        seed: int = 0,
+        progress: bool = True,
+    ):
+        self.seq_len, self.stride = seq_len, stride
+        self.backbone, self.width, self.depth, self.heads = backbone, width, depth, heads
+        self.model_options = model_options
+        self.parameterization, self.schedule, self.n_diffusion_steps = parameterization, schedule, n_diffusion_steps
+        self.max_steps, self.batch_size, self.lr, self.warmup_steps = max_steps, batch_size, lr, warmup_steps
+        self.ema_decay, self.weight_decay, self.label_dropout = ema_decay, weight_decay, label_dropout
+        self.guidance_scale, self.sampler, self.sample_steps, self.resample = (
+            guidance_scale,
+            sampler,
+            sample_steps,
+            resample,
+        )
+        self.max_batch, self.device, self.seed, self.progress = max_batch, device, seed, progress
+
+    def get_params(self) -> dict:
+        return {
+            name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters if name != "self"
+        }
+
+    # --- data ------------------------------------------------------------------------------------------------
+    def _windows(self, X) -> np.ndarray:
+        """X -> windows (N, L, K) float64 (a copy); a DataFrame or (T, K) array is cut every ``stride`` rows."""
+        if isinstance(X, pd.DataFrame):
+            if not X.index.is_monotonic_increasing or X.index.has_duplicates:
+                raise ValueError("the DataFrame's index must be sorted and free of duplicates (df.sort_index())")
+            self._columns = [str(c) for c in X.columns]
+            values = windows_of(X.to_numpy(dtype=np.float64), self.seq_len, self.stride)
+        else:
+            array = np.array(X, dtype=np.float64)
+            self._columns = None
+            if array.ndim == 2:
+                values = windows_of(array, self.seq_len, self.stride)
+            elif array.ndim == 3:
+                values = array
+            else:
+                raise ValueError(f"X must be (N, L, K) windows or a (T, K) series, got shape {array.shape}")
+        if np.isinf(values).any():
+            raise ValueError("X holds +/-inf; use NaN for missing values")
+        return values
+
+    def _scale(self, values: np.ndarray) -> np.ndarray:
+        return 2.0 * (values - self.low_) / (self.high_ - self.low_) - 1.0  # [low, high] -> [-1, 1]
+
+    def _unscale(self, z: np.ndarray) -> np.ndarray:
+        return (z + 1.0) / 2.0 * (self.high_ - self.low_) + self.low_
+
+    def _label_ids(self, labels, n: int) -> np.ndarray:
+        labels = np.asarray(labels)
+        if labels.ndim == 0:
+            labels = np.full(n, labels.item())
+        if labels.shape != (n,):
+            raise ValueError(f"labels must be one per window ({n}), got shape {labels.shape}")
+        lookup = {c: i for i, c in enumerate(self.classes_)}
+        unknown = sorted({str(v) for v in labels.tolist() if v not in lookup})
+        if unknown:
+            raise ValueError(f"unknown class labels {unknown[:5]}; the model knows {list(self.classes_)}")
+        return np.array([lookup[v] for v in labels.tolist()], dtype=np.int64)
+
+    # --- fitting ---------------------------------------------------------------------------------------------
+    def fit(self, X, labels=None, *, checkpoint: str | None = None, resume: bool = False) -> Synthesizer:
+        """Train on the windows of X (NaN = missing, left out of the loss); ``labels`` (one per window) make the
+        model class-conditional."""
+        values = self._windows(X)
+        n, length, k = values.shape
+        if n < 2:
+            raise ValueError(f"need at least 2 training windows, got {n}")
+        obs = ~np.isnan(values)
+        seen = obs.reshape(-1, k).sum(0)
+        if (seen == 0).any():
+            raise ValueError(f"features {np.where(seen == 0)[0].tolist()} have no observed value")
+        self.low_, self.high_ = np.nanmin(values, axis=(0, 1)), np.nanmax(values, axis=(0, 1))
+        constant = np.where(self.high_ <= self.low_)[0]
+        if len(constant):
+            names = [self._columns[i] for i in constant] if self._columns else constant.tolist()
+            raise ValueError(f"features {names} are constant in the training data: nothing to learn; drop them")
+        self.columns_, self.seq_len_, self.n_features_in_ = self._columns, length, k
+        self.classes_ = None
+        y = None
+        if labels is not None:
+            self.classes_ = np.unique(np.asarray(labels)).tolist()
+            y = torch.from_numpy(self._label_ids(labels, n))
+        x0 = torch.from_numpy(np.where(obs, self._scale(values), 0.0).transpose(0, 2, 1).astype(np.float32))
+        mask = torch.from_numpy(obs.transpose(0, 2, 1).copy())  # (N, K, L)
+
+        torch.manual_seed(self.seed)
+        self.model_ = self._build(k)
+        x0, mask = self._field(x0), self._field(mask)
+        self.schedule_ = get_schedule(self.schedule, self.n_diffusion_steps)
+        schedule, dropout, complete = self.schedule_, self.label_dropout, bool(obs.all())
+
+        def loss_fn(net, batch, generator):
+            x, m, *rest = batch
+            target = None if complete else m
+            y_b = None
+            if rest:
+                y_b = rest[0]
+                drop = rand(y_b.shape, generator, y_b.device) < dropout
+                y_b = torch.where(drop, torch.full_like(y_b, NULL_LABEL), y_b)
+            cond = None if target is None and y_b is None else Condition(target_mask=target, labels=y_b)
+            return denoising_loss(net, x, schedule, cond, generator=generator)
+
+        train_config = TrainConfig(
+            max_steps=self.max_steps,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            warmup_steps=self.warmup_steps,
+            ema_decay=self.ema_decay,
+            weight_decay=self.weight_decay,
+            seed=self.seed,
+            progress=self.progress,
+            device=self.device,
+        )
+        data = (x0, mask) if y is None else (x0, mask, y)
+        self.train_result_ = train(
+            self.model_, data, loss_fn, train_config, checkpoint=checkpoint, resume=resume, meta=self._meta()
+        )
+        if self.train_result_.ema is not None:
+            self.train_result_.ema.copy_to(self.model_)
+        self.model_.eval()
+        return self
+
+    def _build(self, k: int):
+        n_classes = 0 if self.classes_ is None else len(self.classes_)
+        options = dict(self.model_options or {})
+        if self.backbone == "dit":
+            config = DiTConfig(
+                in_channels=k,
+                patch=1,
+                width=self.width,
+                depth=self.depth,
+                heads=self.heads,
+                n_classes=n_classes,
+                parameterization=self.parameterization,
+                **options,
+            )
+            return DiTDenoiser(config)
+        if self.backbone == "csdi":
+            config = CSDIConfig(
+                n_features=k,
+                channels=self.width,
+                layers=self.depth,
+                heads=self.heads,
+                n_steps=self.n_diffusion_steps,
+                n_classes=n_classes,
+                parameterization=self.parameterization,
+                **options,
+            )
+            return CSDIDenoiser(config)
+        raise ValueError(f"backbone must be 'dit' or 'csdi', got {self.backbone!r}")
+
+    def _field(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, K, L) -> the backbone's layout: (N, K, 1, L) for the DiT (a 1 x L field), unchanged for CSDI."""
+        return x[:, :, None] if self.backbone == "dit" else x
+
+    # --- sampling --------------------------------------------------------------------------------------------
+    def sample(
+        self,
+        n: int,
+        labels=None,
+        *,
+        prefix=None,
+        observed=None,
+        guidance_scale: float | None = None,
+        seed: int | None = None,
+    ):
+        """n windows (n, L, K) in the training data's units (a DataFrame with a (sample, step) index when the
+        model was fitted on a DataFrame).
+
+        labels          one class or one per window (class-conditional models; default: unconditional)
+        prefix          (n, P, K) or (P, K): the first P steps of every window are given
+        observed        (n, L, K) with NaN where a value is to be generated: any given points
+        guidance_scale  classifier-free guidance (default ``self.guidance_scale``)
+        Given values come back unchanged."""
+        if not hasattr(self, "model_"):
+            raise RuntimeError("this Synthesizer is not fitted yet: call fit first (or Synthesizer.load)")
+        if not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n, length, k = int(n), self.seq_len_, self.n_features_in_
+        given = self._given(n, prefix, observed)  # (n, L, K) with NaN where free, or None
+        y = None
+        if labels is not None:
+            if self.classes_ is None:
+                raise ValueError("labels given, but the model was fitted without labels")
+            y = torch.from_numpy(self._label_ids(labels, n))
+        scale = self.guidance_scale if guidance_scale is None else float(guidance_scale)
+
+        device = resolve_device(self.device)
+        model = self.model_.to(device)
+        denoiser = model if y is None or scale == 1.0 else ClassifierFreeGuidance(model, scale)
+        generator = torch.Generator(device=device).manual_seed(self.seed if seed is None else seed)
+        out = np.empty((n, k, length), dtype=np.float32)
+        starts = range(0, n, self.max_batch)
+        for i in tqdm(starts, disable=not self.progress or len(starts) < 2, desc="synthesize", unit="batch"):
+            b = min(self.max_batch, n - i)
+            fields = {}
+            if y is not None:
+                fields["labels"] = y[i : i + b].to(device)
+            if given is not None:
+                part = given[i : i + b].transpose(0, 2, 1)  # (b, K, L)
+                mask = ~np.isnan(part)
+                observed = torch.from_numpy(np.where(mask, self._scale_kl(part), 0.0).astype(np.float32))
+                fields["observed"], fields["obs_mask"] = self._field(observed), self._field(torch.from_numpy(mask))
+            cond = Condition(**{name: v.to(device) for name, v in fields.items()}) if fields else None
+            x = sample(
+                denoiser,
+                tuple(self._field(torch.empty(b, k, length)).shape),
+                self.schedule_,
+                self.sampler,
+                self.sample_steps,
+                cond,
+                generator,
+                conditioning="replace",
+                resample=self.resample if given is not None else 0,
+                x0_range=(-1.0, 1.0),
+                device=device,
+            )
+            out[i : i + b] = x.clamp(-1, 1).reshape(b, k, length).cpu().numpy()
+        result = self._unscale(out.transpose(0, 2, 1).astype(np.float64))  # (n, L, K)
+        if given is not None:
+            result = np.where(np.isnan(given), result, given)  # given values exactly as given
+        return self._restore(result)
+
+    def _scale_kl(self, part: np.ndarray) -> np.ndarray:  # (b, K, L) in data units -> [-1, 1]
+        return self._scale(part.transpose(0, 2, 1)).transpose(0, 2, 1)
+
+    def _given(self, n: int, prefix, observed) -> np.ndarray | None:
+        length, k = self.seq_len_, self.n_features_in_
+        if prefix is not None and observed is not None:
+            raise ValueError("give either prefix or observed, not both")
+        if prefix is None and observed is None:
+            return None
+        if prefix is not None:
+            p = np.array(prefix, dtype=np.float64)
+            p = np.broadcast_to(p, (n, *p.shape)) if p.ndim == 2 else p
+            if p.ndim != 3 or p.shape[0] != n or p.shape[2] != k or not 0 < p.shape[1] < length:
+                raise ValueError(f"prefix must be (n={n}, P, K={k}) or (P, K) with 0 < P < {length}, got {p.shape}")
+            given = np.full((n, length, k), np.nan)
+            given[:, : p.shape[1]] = p
+        else:
+            given = np.array(observed, dtype=np.float64)
+            if given.shape != (n, length, k):
+                raise ValueError(f"observed must be (n={n}, L={length}, K={k}) with NaN to generate, got {given.shape}")
+        if np.isinf(given).any():
+            raise ValueError("prefix / observed holds +/-inf")
+        return given
+
+    def _restore(self, result: np.ndarray):
+        if self.columns_ is None:
+            return result
+        n, length, k = result.shape
+        index = pd.MultiIndex.from_product([range(n), range(length)], names=["sample", "step"])
+        return pd.DataFrame(result.reshape(n * length, k), index=index, columns=self.columns_)
+
+    # --- persistence -----------------------------------------------------------------------------------------
+    def _meta(self) -> dict:
+        return {
+            "task": "synthesis",
+            "model_kind": self.model_.describe(),
+            "schedule": self.schedule_.to_dict(),
+            "params": self.get_params(),
+            "low": self.low_.tolist(),
+            "high": self.high_.tolist(),
+            "columns": self.columns_,
+            "classes": self.classes_,
+            "seq_len": self.seq_len_,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted synthesizer (weights, config, schedule, scaling, classes) to one checkpoint file."""
+        if not hasattr(self, "model_"):
+            raise RuntimeError("nothing to save: the synthesizer is not fitted")
+        return save_checkpoint(path, {**self._meta(), "model": self.model_.state_dict()})
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides) -> Synthesizer:
+        """Read a synthesizer written by ``save``; ``overrides`` change sampling parameters."""
+        state = load_checkpoint(path, required=("model", "model_kind", "schedule", "params", "low", "high"))
+        if state.get("task") != "synthesis":
+            raise CheckpointError(f"{path} holds a {state.get('task')!r} model, not a synthesis model")
+        self = cls(**{**state["params"], **overrides})
+        self.model_ = build_model(state["model_kind"])
+        self.model_.load_state_dict(state["model"])
+        self.model_.eval()
+        self.schedule_ = Schedule.from_dict(state["schedule"])
+        self.low_, self.high_ = np.asarray(state["low"]), np.asarray(state["high"])
+        self.columns_, self.classes_ = state["columns"], state["classes"]
+        self.seq_len_, self.n_features_in_ = int(state["seq_len"]), len(self.low_)
+        return self
