@@ -264,3 +264,21 @@ def test_cli_synthesize_windows(tmp_path, stock_csv, capsys):
     assert main([*args, "--model", str(tmp_path / "m.pt"), "--n", "3", "--out", str(tmp_path / "s.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "s.csv")) == 3 * 12
     assert "correlational score" in capsys.readouterr().out
+
+
+def test_balance_classes_repeats_rare_windows(monkeypatch):
+    import tsdiff.tasks.synthesize as S
+
+    seen = {}
+    real_train = S.train
+
+    def spy(model, data, *args, **kwargs):
+        seen["labels"] = data[2].clone()
+        return real_train(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(S, "train", spy)
+    real = ar1_windows(n=100, length=8)
+    labels = np.array(["a"] * 91 + ["b"] * 9)
+    Synthesizer(seq_len=8, balance_classes=True, progress=False, **{**TINY, "max_steps": 2}).fit(real, labels=labels)
+    counts = np.bincount(seen["labels"].numpy())
+    assert counts.tolist() == [91, 9 * 4]  # ceil(sqrt(91 / 9)) = 4 repeats of each rare window

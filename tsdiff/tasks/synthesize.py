@@ -53,6 +53,9 @@ class Synthesizer:
     max_steps, batch_size, lr, warmup_steps, ema_decay, weight_decay
                           training (steps, not epochs: a few thousand windows need a few thousand steps)
     label_dropout         share of labels replaced by the null class in training (classifier-free guidance)
+    balance_classes       oversample rare classes in training: each class's windows are repeated
+                          ceil(sqrt(n_largest / n_class)) times (square-root balancing: rare classes are seen more
+                          often without being copied as often as full balancing would)
     guidance_scale        default scale at sampling: 1 = the conditional model, > 1 sharper classes
     sampler, sample_steps the core sampler and its number of steps
     resample              RePaint repeats per step when sampling with a prefix or observed points
@@ -71,13 +74,14 @@ class Synthesizer:
         parameterization: str = "v",
         schedule: str = "cosine",
         n_diffusion_steps: int = 500,
-        max_steps: int = 4000,
+        max_steps: int = 8000,
         batch_size: int = 64,
         lr: float = 1e-3,
         warmup_steps: int = 200,
         ema_decay: float | None = 0.995,
         weight_decay: float = 0.0,
         label_dropout: float = 0.1,
+        balance_classes: bool = False,
         guidance_scale: float = 1.0,
         sampler: str = "ddim",
         sample_steps: int | None = 50,
@@ -93,6 +97,7 @@ class Synthesizer:
         self.parameterization, self.schedule, self.n_diffusion_steps = parameterization, schedule, n_diffusion_steps
         self.max_steps, self.batch_size, self.lr, self.warmup_steps = max_steps, batch_size, lr, warmup_steps
         self.ema_decay, self.weight_decay, self.label_dropout = ema_decay, weight_decay, label_dropout
+        self.balance_classes = balance_classes
         self.guidance_scale, self.sampler, self.sample_steps, self.resample = (
             guidance_scale,
             sampler,
@@ -200,6 +205,11 @@ class Synthesizer:
             device=self.device,
         )
         data = (x0, mask) if y is None else (x0, mask, y)
+        if y is not None and self.balance_classes:
+            counts = np.bincount(y.numpy(), minlength=len(self.classes_))
+            repeats = np.ceil(np.sqrt(counts.max() / np.maximum(counts, 1))).astype(np.int64)
+            order = torch.from_numpy(np.repeat(np.arange(n), repeats[y.numpy()]))
+            data = tuple(t[order] for t in data)
         self.train_result_ = train(
             self.model_, data, loss_fn, train_config, checkpoint=checkpoint, resume=resume, meta=self._meta()
         )

@@ -1,0 +1,110 @@
+"""ECG loaders on WFDB records the tests write, the ECG and Stocks download scripts offline, and (when the shared
+data is present) the real MIT-BIH record."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tsdiff.data.download import DownloadError
+
+wfdb = pytest.importorskip("wfdb")
+from tsdiff.data.ecg import ecg_windows, load_beats  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_ECG = ROOT.parent / "shared" / "data" / "ecg"
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "data_scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def beat_record(tmp_path):
+    """20 s at 360 Hz, two leads, a Gaussian 'R wave' every 0.8 s; beats labelled N, every fifth A; one V."""
+    fs, seconds = 360, 20
+    t = np.arange(fs * seconds)
+    peaks = np.arange(int(0.5 * fs), len(t) - int(0.3 * fs), int(0.8 * fs))
+    signal = np.zeros((len(t), 2))
+    for p in peaks:
+        signal[:, 0] += np.exp(-0.5 * ((t - p) / 6.0) ** 2)
+        signal[:, 1] -= 0.5 * np.exp(-0.5 * ((t - p) / 6.0) ** 2)
+    symbols = ["A" if i % 5 == 4 else "N" for i in range(len(peaks))]
+    symbols[3] = "V"
+    wfdb.wrsamp(
+        "rec",
+        fs=fs,
+        units=["mV", "mV"],
+        sig_name=["MLII", "V5"],
+        p_signal=signal,
+        fmt=["16", "16"],
+        write_dir=str(tmp_path),
+    )
+    wfdb.wrann("rec", "atr", peaks, np.array(symbols), write_dir=str(tmp_path))
+    return tmp_path / "rec", peaks, symbols
+
+
+def test_beats_are_cut_around_the_r_peaks(beat_record):
+    record, peaks, symbols = beat_record
+    b = load_beats(record, rate=90, before=0.25, after=0.47)
+    assert b.beats.shape[1:] == (64, 2) and b.r_index == 22 and b.leads == ["MLII", "V5"]
+    # the R peak (maximum of lead 0) sits at r_index in every beat
+    assert (np.abs(b.beats[:, :, 0].argmax(1) - b.r_index) <= 1).all()
+    assert set(b.labels) == {"N", "A"}  # one V beat: below min_count, dropped
+    assert (b.labels == "A").sum() == symbols.count("A")
+    np.testing.assert_allclose(b.rr[1:], 0.8, atol=1e-9)
+    only_lead = load_beats(record, leads=["V5"], min_count=1)
+    assert only_lead.beats.shape[2] == 1 and "V" in set(only_lead.labels)
+
+
+def test_multilead_windows(beat_record):
+    record, _, _ = beat_record
+    windows, names = ecg_windows(record, seconds=2.0, rate=100)
+    assert windows.shape == (10, 200, 2) and names == ["MLII", "V5"]
+    with pytest.raises(ValueError, match="shorter than one"):
+        ecg_windows(record, seconds=30.0)
+
+
+@pytest.mark.skipif(not (SHARED_ECG / "100.hea").exists(), reason="../shared/data/ecg not present")
+def test_mitdb_record_100():
+    b = load_beats(SHARED_ECG / "100")
+    counts = {c: int((b.labels == c).sum()) for c in set(b.labels)}
+    assert counts["N"] > 2200 and counts["A"] == 33 and "V" not in counts  # the single V beat is dropped
+    assert 0.5 < np.nanmedian(b.rr) < 1.0  # about 75 beats per minute
+
+
+def test_ecg_script_downloads_through_wfdb_and_verifies(tmp_path):
+    ecg = _script("ecg")
+    calls = []
+
+    def fake_dl(db, dest, records, keep_subdirs):
+        calls.append((db, records))
+        (Path(dest) / "100.hea").write_text("not the real header\n")
+
+    with pytest.raises(DownloadError, match="does not match"):
+        ecg.download(tmp_path, dl_database=fake_dl)
+    assert calls[0] == ("mitdb", ["100"])
+    calls.clear()
+    (tmp_path / "100.hea").unlink()
+    assert ecg.download(tmp_path, "mitdb", ["101"], dl_database=lambda *a, **k: calls.append(a)) == []
+    assert calls == [("mitdb", str(tmp_path))]
+
+
+def test_stocks_script_verifies_the_file(tmp_path, monkeypatch):
+    stocks = _script("stocks")
+
+    def fake_fetch(url, dest):
+        assert url.endswith("stock_data.csv")
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        Path(dest).write_text("Open,High\n1,2\n")
+        return Path(dest)
+
+    monkeypatch.setattr(stocks, "fetch", fake_fetch)
+    with pytest.raises(DownloadError, match="does not match"):
+        stocks.download(tmp_path)
