@@ -66,16 +66,7 @@ def score_all(real: np.ndarray, generated: dict, runs: int, seed: int = 0, log=p
             out["marginal W1"].append(float(M.marginal_distances(ref, x)["wasserstein"].mean()))
             out["ACF error"].append(M.autocorrelation_error(ref, x))
         log(f"run {r + 1}/{runs} scored in {time.perf_counter() - start:.0f} s")
-    return {name: {c: _interval(v) for c, v in cols.items()} for name, cols in raw.items()}
-
-
-def _interval(values):
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) < 2:
-        return float(values.mean()), float("nan")
-    from scipy import stats
-
-    return float(values.mean()), float(stats.t.ppf(0.975, len(values) - 1) * stats.sem(values))
+    return {name: {c: M.mean_interval(v) for c, v in cols.items()} for name, cols in raw.items()}
 
 
 def markdown(scores: dict, paper: dict, notes: dict, title: str) -> str:

@@ -108,3 +108,33 @@ def test_stocks_script_verifies_the_file(tmp_path, monkeypatch):
     monkeypatch.setattr(stocks, "fetch", fake_fetch)
     with pytest.raises(DownloadError, match="does not match"):
         stocks.download(tmp_path)
+
+
+def test_ecgsyn_simulation_and_its_timeout():
+    pytest.importorskip("neurokit2")
+    from tsdiff.data.ecg import simulate_ecg
+
+    ecg = simulate_ecg(duration=3, rate=100, heart_rate=60, seed=1, timeout=60)
+    assert ecg.shape == (300,) and np.isfinite(ecg).all()
+    with pytest.raises(RuntimeError, match="did not finish"):
+        simulate_ecg(duration=3, rate=100, timeout=0.001, retries=1)  # every draw is stopped at once
+
+
+def test_cli_synthesizes_labelled_beats(tmp_path, beat_record):
+    import pandas as pd
+    import yaml
+
+    from tsdiff.cli import main
+
+    record, _, _ = beat_record
+    tiny = dict(width=32, depth=1, heads=2, max_steps=20, batch_size=8, n_diffusion_steps=50, sample_steps=5)
+    config = {"task": "windows", "data": {"dataset": "ecg_beats", "path": str(record)}, "model": {**tiny}}
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "b.yaml").write_text(yaml.safe_dump(config))
+    args = ["synthesize", "--config", str(tmp_path / "configs" / "b.yaml"), "--n", "6"]
+    assert main([*args, "--out", str(tmp_path / "beats.npy")]) == 0
+    assert np.load(tmp_path / "beats.npy").shape == (6, 64, 2)
+    assert set(np.load(tmp_path / "beats_labels.npy")) <= {"N", "A"}
+    assert main([*args, "--out", str(tmp_path / "beats.csv")]) == 0
+    table = pd.read_csv(tmp_path / "beats.csv")
+    assert list(table.columns) == ["sample", "step", "MLII", "V5", "label"] and len(table) == 6 * 64

@@ -219,8 +219,10 @@ def _synthesize(args) -> int:
 
 
 def _synthesize_windows(config: dict, args) -> int:
-    """Fit a Synthesizer on the windows of a table (or load one) and write ``n`` synthetic windows + plots."""
+    """Fit a Synthesizer on the windows of a table or on ECG beats (or load one) and write ``n`` synthetic windows
+    (with their class labels for beats) and plots."""
     import numpy as np
+    import pandas as pd
 
     from .data.stocks import windows_of
     from .metrics.synthesis import correlational_score, marginal_distances
@@ -232,41 +234,61 @@ def _synthesize_windows(config: dict, args) -> int:
         raise ValueError(f"{args.config}: a windows config has keys data, model[, n]; unknown: {sorted(unknown)}")
     data = dict(config["data"])
     root = Path(args.config).resolve().parent.parent  # paths in configs are relative to the repository root
-    path = root / data.pop("path")
-    if data.pop("dataset", None) == "stocks":
-        from .data.stocks import load_stocks
+    path, dataset, labels, params = root / data.pop("path"), data.pop("dataset", "table"), None, {}
+    if dataset == "ecg_beats":
+        from .data.ecg import load_beats
 
-        table = load_stocks(path, **data)
+        beats = load_beats(path, **data)
+        fit_input, labels, names = beats.beats, beats.labels, beats.leads
+        params["seq_len"] = beats.beats.shape[1]
+    elif dataset in ("stocks", "table"):
+        if dataset == "stocks":
+            from .data.stocks import load_stocks
+
+            table = load_stocks(path, **data)
+        else:
+            from .io import read_table
+
+            table = read_table(path)
+            table = table[list(data.pop("columns"))] if data.get("columns") else table
+        fit_input, names = table, [str(c) for c in table.columns]
     else:
-        from .io import read_table
-
-        table = read_table(path)
-        if data.get("columns"):
-            table = table[list(data.pop("columns"))]
+        raise ValueError(f"{args.config}: unknown dataset {dataset!r}; expected stocks, ecg_beats or table")
     if args.model:
         synth = Synthesizer.load(args.model)
     else:
+        params.update(config.get("model") or {})
         if args.seed is not None:
-            config.setdefault("model", {})["seed"] = args.seed
-        synth = Synthesizer(**(config.get("model") or {}))
+            params["seed"] = args.seed
+        synth = Synthesizer(**params)
         start = time.perf_counter()
-        synth.fit(table)
-        print(f"trained on {len(table)} rows in {time.perf_counter() - start:.0f} s")
+        synth.fit(fit_input, labels=labels)
+        print(f"trained on {len(fit_input)} rows in {time.perf_counter() - start:.0f} s")
         if args.save:
             print(f"model -> {synth.save(args.save)}")
-    real = windows_of(table.to_numpy(np.float64), synth.seq_len_, synth.stride)  # every window, in its units
+    is_table = isinstance(fit_input, pd.DataFrame)
+    real = windows_of(fit_input.to_numpy(np.float64), synth.seq_len_, synth.stride) if is_table else fit_input
     n = args.n or int(config.get("n") or len(real))
-    fake = synth.sample(n, seed=args.seed)
-    values = fake.to_numpy().reshape(n, synth.seq_len_, -1)  # (n, L, K)
+    wanted = None
+    if synth.classes_ is not None:  # classes in the training proportions
+        source = labels if labels is not None else np.asarray(synth.classes_)
+        wanted = np.random.default_rng(args.seed).choice(source, size=n)
+    fake = synth.sample(n, labels=wanted, seed=args.seed)
+    values = np.asarray(fake, dtype=np.float64).reshape(n, synth.seq_len_, -1)  # (n, L, K)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, values)
+        if wanted is not None:
+            np.save(out.with_name(f"{out.stem}_labels.npy"), wanted)
     else:
         from .io import write_table
 
-        write_table(fake, out)  # rows indexed by (sample, step)
-    names = synth.columns_ or [str(i) for i in range(values.shape[2])]
+        index = pd.MultiIndex.from_product([range(n), range(values.shape[1])], names=["sample", "step"])
+        frame = pd.DataFrame(values.reshape(-1, values.shape[2]), index=index, columns=names)
+        if wanted is not None:
+            frame["label"] = np.repeat(wanted, values.shape[1])
+        write_table(frame, out)
     plots = synthesis_plots(real, values, args.plots or out.parent / f"{out.stem}_plots", names)
     low, span = real.min((0, 1)), np.ptp(real, axis=(0, 1))
     scaled = [(x - low) / span for x in (real, values)]  # quick scores on the [0, 1] scale

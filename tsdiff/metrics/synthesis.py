@@ -40,6 +40,7 @@ __all__ = [
     "correlational_score",
     "marginal_distances",
     "autocorrelation_error",
+    "mean_interval",
     "repeated",
 ]
 
@@ -284,9 +285,14 @@ def autocorrelation_error(real, synth, max_lag: int | None = None) -> float:
     return float(np.abs(_autocorrelation(real, max_lag) - _autocorrelation(synth, max_lag)).mean())
 
 
-def repeated(score, runs: int = 5, seed: int = 0) -> tuple[float, float]:
-    """(mean, half-width of the 95% Student-t interval) of ``score(seed)`` over ``runs`` seeds."""
-    values = np.array([score(seed + r) for r in range(runs)], dtype=np.float64)
-    if runs < 2:
+def mean_interval(values) -> tuple[float, float]:
+    """(mean, half-width of the 95% Student-t interval) of repeated scores (NaN half-width for one value)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
         return float(values.mean()), float("nan")
-    return float(values.mean()), float(stats.t.ppf(0.975, runs - 1) * stats.sem(values))
+    return float(values.mean()), float(stats.t.ppf(0.975, len(values) - 1) * stats.sem(values))
+
+
+def repeated(score, runs: int = 5, seed: int = 0) -> tuple[float, float]:
+    """``mean_interval`` of ``score(seed)`` over ``runs`` consecutive seeds."""
+    return mean_interval([score(seed + r) for r in range(runs)])
