@@ -173,6 +173,8 @@ def test_synthesizer_numpy_in_numpy_out_and_save_load(tmp_path):
     path = synth.save(tmp_path / "s.pt")
     again = Synthesizer.load(path)
     np.testing.assert_array_equal(again.sample(7, seed=3), fake)
+    free = Synthesizer.load(path, clip_denoised=False, sampler="heun", sample_steps=3).sample(7, seed=3)
+    assert np.isfinite(free).all() and not np.array_equal(free, fake)
 
 
 def test_synthesizer_dataframe_in_dataframe_out_and_prefix_kept():

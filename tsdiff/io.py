@@ -29,7 +29,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     if fmt == ".csv":
-        df = pd.read_csv(path, index_col=0)
+        df = pd.read_csv(path, index_col=0, float_precision="round_trip")  # exact under pandas 2 and 3
         try:
             df.index = pd.to_datetime(df.index)
         except (ValueError, TypeError):

@@ -39,7 +39,7 @@ class AQI36:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, index_col="datetime", parse_dates=True)
+    df = pd.read_csv(path, index_col="datetime", parse_dates=True, float_precision="round_trip")
     if df.index.has_duplicates or not df.index.is_monotonic_increasing:
         raise ValueError(f"{path}: time stamps are duplicated or unsorted")
     return df

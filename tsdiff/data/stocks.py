@@ -26,7 +26,7 @@ def load_stocks(path: str | Path, reverse: bool = False) -> pd.DataFrame:
         path = path / "stock_data.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; see data_scripts/stocks.py to download it")
-    df = pd.read_csv(path)
+    df = pd.read_csv(path, float_precision="round_trip")
     missing = [c for c in STOCK_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}; expected {STOCK_COLUMNS}")

@@ -57,7 +57,7 @@ def parse_lead_times(lead_times, step: pd.Timedelta) -> list[pd.Timedelta]:
     """ "1h,3h" / ["1h", "6h"] / timedeltas -> sorted unique positive multiples of ``step`` (else an error)."""
     if isinstance(lead_times, str):
         lead_times = [s for s in lead_times.split(",") if s.strip()]
-    leads = sorted({pd.Timedelta(v) for v in np.atleast_1d(lead_times)})
+    leads = sorted({pd.Timedelta(v) for v in np.atleast_1d(lead_times).tolist()})  # tolist: Python scalars
     if not leads:
         raise ValueError("lead_times is empty")
     for lead in leads:

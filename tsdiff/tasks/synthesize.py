@@ -59,6 +59,7 @@ class Synthesizer:
     guidance_scale        default scale at sampling: 1 = the conditional model, > 1 sharper classes
     sampler, sample_steps the core sampler and its number of steps
     resample              RePaint repeats per step when sampling with a prefix or observed points
+    clip_denoised         clip the sampler's x0 estimates to the training range ([-1, 1] after scaling)
     max_batch             windows sent to the model at once when sampling
     """
 
@@ -86,6 +87,7 @@ class Synthesizer:
         sampler: str = "ddim",
         sample_steps: int | None = 50,
         resample: int = 0,
+        clip_denoised: bool = True,
         max_batch: int = 1024,
         device: str | None = None,
         seed: int = 0,
@@ -104,6 +106,7 @@ class Synthesizer:
             sample_steps,
             resample,
         )
+        self.clip_denoised = clip_denoised
         self.max_batch, self.device, self.seed, self.progress = max_batch, device, seed, progress
 
     def get_params(self) -> dict:
@@ -310,10 +313,10 @@ class Synthesizer:
                 generator,
                 conditioning="replace",
                 resample=self.resample if given is not None else 0,
-                x0_range=(-1.0, 1.0),
+                x0_range=(-1.0, 1.0) if self.clip_denoised else None,
                 device=device,
             )
-            out[i : i + b] = x.clamp(-1, 1).reshape(b, k, length).cpu().numpy()
+            out[i : i + b] = (x.clamp(-1, 1) if self.clip_denoised else x).reshape(b, k, length).cpu().numpy()
         result = self._unscale(out.transpose(0, 2, 1).astype(np.float64))  # (n, L, K)
         if given is not None:
             result = np.where(np.isnan(given), result, given)  # given values exactly as given
