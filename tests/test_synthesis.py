@@ -9,7 +9,8 @@ import torch
 
 from tsdiff.baselines.synthesis import bootstrap, gaussian, var
 from tsdiff.checkpoint import CheckpointError
-from tsdiff.data.stocks import STOCK_COLUMNS, load_stocks, stock_windows, windows_of
+from tsdiff.data.adapters import windows_of
+from tsdiff.data.stocks import STOCK_COLUMNS, load_stocks, stock_windows
 from tsdiff.metrics import synthesis as M
 from tsdiff.tasks.synthesize import Synthesizer
 

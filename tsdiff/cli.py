@@ -224,7 +224,7 @@ def _synthesize_windows(config: dict, args) -> int:
     import numpy as np
     import pandas as pd
 
-    from .data.stocks import windows_of
+    from .data.adapters import windows_of
     from .metrics.synthesis import correlational_score, marginal_distances
     from .plotting import synthesis_plots
     from .tasks.synthesize import Synthesizer

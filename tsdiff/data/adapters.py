@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["Windows", "to_windows", "sliding_windows"]
+__all__ = ["Windows", "to_windows", "sliding_windows", "windows_of"]
 
 
 @dataclass
@@ -128,3 +128,18 @@ def sliding_windows(series: np.ndarray, seq_len: int, stride: int) -> np.ndarray
     if starts[-1] != len(series) - seq_len:
         starts.append(len(series) - seq_len)  # the tail is covered too
     return np.stack([series[s : s + seq_len] for s in starts])
+
+
+def windows_of(series: np.ndarray, seq_len: int, stride: int = 1) -> np.ndarray:
+    """Every window (N, seq_len, K) of a (T, K) series, starting every ``stride`` rows; an error when the
+    series is shorter than one window. Unlike ``sliding_windows`` (imputation: gaps are fine, so a short series is
+    padded and the tail always covered), synthesis needs every window to be real data."""
+    series = np.asarray(series, dtype=np.float64)
+    if series.ndim != 2:
+        raise ValueError(f"expected a (T, K) series, got shape {series.shape}")
+    if seq_len < 1 or stride < 1:
+        raise ValueError(f"seq_len and stride must be >= 1, got {seq_len} and {stride}")
+    if len(series) < seq_len:
+        raise ValueError(f"windows of {seq_len} steps are longer than the series ({len(series)} rows)")
+    starts = np.arange(0, len(series) - seq_len + 1, stride)
+    return np.stack([series[s : s + seq_len] for s in starts])  # (N, L, K)

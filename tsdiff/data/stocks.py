@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MinMaxScaler
 
-__all__ = ["STOCK_COLUMNS", "load_stocks", "stock_windows", "windows_of"]
+from .adapters import windows_of
+
+__all__ = ["STOCK_COLUMNS", "load_stocks", "stock_windows"]
 
 STOCK_COLUMNS = ["Open", "High", "Low", "Close", "Adj_Close", "Volume"]
 
@@ -34,20 +36,6 @@ def load_stocks(path: str | Path, reverse: bool = False) -> pd.DataFrame:
     if df.isna().any().any():
         raise ValueError(f"{path}: {int(df.isna().sum().sum())} missing values; the benchmark file has none")
     return df.iloc[::-1].reset_index(drop=True) if reverse else df
-
-
-def windows_of(series: np.ndarray, seq_len: int, stride: int = 1) -> np.ndarray:
-    """Every window (N, seq_len, K) of a (T, K) series, starting every ``stride`` rows; an error when the
-    series is shorter than one window."""
-    series = np.asarray(series, dtype=np.float64)
-    if series.ndim != 2:
-        raise ValueError(f"expected a (T, K) series, got shape {series.shape}")
-    if seq_len < 1 or stride < 1:
-        raise ValueError(f"seq_len and stride must be >= 1, got {seq_len} and {stride}")
-    if len(series) < seq_len:
-        raise ValueError(f"windows of {seq_len} steps are longer than the series ({len(series)} rows)")
-    starts = np.arange(0, len(series) - seq_len + 1, stride)
-    return np.stack([series[s : s + seq_len] for s in starts])  # (N, L, K)
 
 
 def stock_windows(path: str | Path, seq_len: int = 24, reverse: bool = False) -> tuple[np.ndarray, MinMaxScaler]:

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core import NULL_LABEL, ClassifierFreeGuidance, Condition, Schedule, denoising_loss, get_schedule, sample
 from ..core.random import rand
-from ..data.stocks import windows_of
+from ..data.adapters import windows_of
 from ..models import build_model
 from ..models.csdi import CSDIConfig, CSDIDenoiser
 from ..models.dit import DiTConfig, DiTDenoiser
@@ -279,6 +279,7 @@ class Synthesizer:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         n, length, k = int(n), self.seq_len_, self.n_features_in_
         given = self._given(n, prefix, observed)  # (n, L, K) with NaN where free, or None
+        scaled_given = None if given is None else self._scale(given)  # NaN stays NaN
         y = None
         if labels is not None:
             if self.classes_ is None:
@@ -298,9 +299,9 @@ class Synthesizer:
             if y is not None:
                 fields["labels"] = y[i : i + b].to(device)
             if given is not None:
-                part = given[i : i + b].transpose(0, 2, 1)  # (b, K, L)
+                part = scaled_given[i : i + b].transpose(0, 2, 1)  # (b, L, K) -> (b, K, L)
                 mask = ~np.isnan(part)
-                observed = torch.from_numpy(np.where(mask, self._scale_kl(part), 0.0).astype(np.float32))
+                observed = torch.from_numpy(np.where(mask, part, 0.0).astype(np.float32))
                 fields["observed"], fields["obs_mask"] = self._field(observed), self._field(torch.from_numpy(mask))
             cond = Condition(**{name: v.to(device) for name, v in fields.items()}) if fields else None
             x = sample(
@@ -321,9 +322,6 @@ class Synthesizer:
         if given is not None:
             result = np.where(np.isnan(given), result, given)  # given values exactly as given
         return self._restore(result)
-
-    def _scale_kl(self, part: np.ndarray) -> np.ndarray:  # (b, K, L) in data units -> [-1, 1]
-        return self._scale(part.transpose(0, 2, 1)).transpose(0, 2, 1)
 
     def _given(self, n: int, prefix, observed) -> np.ndarray | None:
         length, k = self.seq_len_, self.n_features_in_
