@@ -117,16 +117,17 @@ class Synthesizer:
         }
 
     # --- data ------------------------------------------------------------------------------------------------
-    def _windows(self, X) -> np.ndarray:
-        """X -> windows (N, L, K) float64 (a copy); a DataFrame or (T, K) array is cut every ``stride`` rows."""
+    def _windows(self, X) -> tuple[np.ndarray, list | None]:
+        """X -> (windows (N, L, K) float64, a copy; column names or None); a DataFrame or (T, K) array is cut
+        every ``stride`` rows."""
         if isinstance(X, pd.DataFrame):
             if not X.index.is_monotonic_increasing or X.index.has_duplicates:
                 raise ValueError("the DataFrame's index must be sorted and free of duplicates (df.sort_index())")
-            self._columns = [str(c) for c in X.columns]
+            columns = [str(c) for c in X.columns]
             values = windows_of(X.to_numpy(dtype=np.float64), self.seq_len, self.stride)
         else:
             array = np.array(X, dtype=np.float64)
-            self._columns = None
+            columns = None
             if array.ndim == 2:
                 values = windows_of(array, self.seq_len, self.stride)
             elif array.ndim == 3:
@@ -135,7 +136,7 @@ class Synthesizer:
                 raise ValueError(f"X must be (N, L, K) windows or a (T, K) series, got shape {array.shape}")
         if np.isinf(values).any():
             raise ValueError("X holds +/-inf; use NaN for missing values")
-        return values
+        return values, columns
 
     def _scale(self, values: np.ndarray) -> np.ndarray:
         return 2.0 * (values - self.low_) / (self.high_ - self.low_) - 1.0  # [low, high] -> [-1, 1]
@@ -159,7 +160,7 @@ class Synthesizer:
     def fit(self, X, labels=None, *, checkpoint: str | None = None, resume: bool = False) -> Synthesizer:
         """Train on the windows of X (NaN = missing, left out of the loss); ``labels`` (one per window) make the
         model class-conditional."""
-        values = self._windows(X)
+        values, columns = self._windows(X)
         n, length, k = values.shape
         if n < 2:
             raise ValueError(f"need at least 2 training windows, got {n}")
@@ -170,9 +171,9 @@ class Synthesizer:
         self.low_, self.high_ = np.nanmin(values, axis=(0, 1)), np.nanmax(values, axis=(0, 1))
         constant = np.where(self.high_ <= self.low_)[0]
         if len(constant):
-            names = [self._columns[i] for i in constant] if self._columns else constant.tolist()
+            names = [columns[i] for i in constant] if columns else constant.tolist()
             raise ValueError(f"features {names} are constant in the training data: nothing to learn; drop them")
-        self.columns_, self.seq_len_, self.n_features_in_ = self._columns, length, k
+        self.columns_, self.seq_len_, self.n_features_in_ = columns, length, k
         self.classes_ = None
         y = None
         if labels is not None:
