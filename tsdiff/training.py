@@ -1,7 +1,8 @@
 """One training loop for every tsdiff model.
 
-AdamW with warm-up and a decay schedule, gradient clipping, an EMA of the weights, bf16 autocast on CUDA,
-self-describing checkpoints written atomically and resumed exactly (same data order, noise and dropout draws as
+AdamW with warm-up and a decay schedule, gradient clipping, an EMA of the weights, the GPU fast path of
+``tsdiff.accel`` (bf16 autocast, TF32, ``torch.compile``, pinned-memory loading, losses read back every
+``log_every`` steps instead of every step), self-describing checkpoints written atomically and resumed exactly (same data order, noise and dropout draws as
 an uninterrupted run), a progress bar, and DistributedDataParallel when started under ``torchrun``.
 
 The loop knows nothing about diffusion: it draws batches of rows from tensors and calls
@@ -21,6 +22,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from .accel import PinnedRows, autocast, compile_model, use_tf32
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 __all__ = ["TrainConfig", "TrainResult", "EMA", "train", "distributed_context", "shard", "resolve_device"]
@@ -39,6 +41,10 @@ class TrainConfig:
     grad_clip: float | None = 1.0  # max global gradient norm; None to disable
     ema_decay: float | None = 0.999  # None to disable the EMA
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    tf32: bool = True  # TF32 tensor cores for fp32 matmuls on CUDA; ignored on CPU
+    compile: str | None = None  # torch.compile mode for the loss's forward/backward ("default", "max-autotune"...)
+    pin_memory: bool = True  # gather CPU batches into page-locked buffers for asynchronous copies to CUDA
+    log_every: int = 25  # steps between reading losses back from the device (a sync); 1 with a callback
     seed: int = 0
     checkpoint_every: int = 0  # steps between checkpoints (0: only at the end)
     progress: bool = True
@@ -188,23 +194,34 @@ def train(
 ) -> TrainResult:
     """Train ``model`` in place by minimising ``loss_fn(model, batch, generator)`` over batches of ``data`` rows.
 
+    data:       a tensor or tuple of tensors with rows along dim 0 (batches gathered by ``accel.PinnedRows``), or
+                a row source: an object with ``__len__`` and ``take(rows: LongTensor) -> tuple of tensors`` on the
+                training device, which reads its batches itself (``tasks.forecast`` streams frames this way)
+
     checkpoint: file written every ``config.checkpoint_every`` steps and at the end (atomically, rank 0 only),
                 holding model, EMA, optimizer, scheduler, RNG states and ``meta`` (the caller's description of
                 the model: kind, config, schedule, scaler, variable names ...)
     resume:     continue from ``checkpoint`` if it exists; the result equals an uninterrupted run
     Returns the per-step losses and the EMA (whose weights the caller may copy into the model for inference).
     """
-    tensors = _as_tensors(data)
-    n_rows = tensors[0].shape[0]
     rank, world = distributed_context()
     device = resolve_device(config.device)
+    if hasattr(data, "take") and not isinstance(data, torch.Tensor):  # a row source that reads its own batches
+        loader, n_rows = data, len(data)
+        if n_rows == 0:
+            raise ValueError("train: data has no rows")
+    else:
+        tensors = _as_tensors(data)
+        loader, n_rows = PinnedRows(tensors, device, config.pin_memory), tensors[0].shape[0]
     batch_size = min(config.batch_size, n_rows)
     total = config.total_steps(n_rows)
     per_epoch = _steps_per_epoch(n_rows, batch_size)
 
     torch.manual_seed(config.seed + rank)  # dropout and other module randomness
     model.to(device)
+    use_tf32(device, config.tf32)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    net = compile_model(net, config.compile)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=config.adam_betas, weight_decay=config.weight_decay
     )
@@ -244,7 +261,24 @@ def train(
             },
         )
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda")
+    pending: list[torch.Tensor] = []  # losses not yet read back from the device
+    log_every = 1 if callback is not None else max(1, int(config.log_every))
+
+    def read_losses():
+        if not pending:
+            return
+        values = torch.stack(pending).float().cpu().tolist()
+        first = step - len(pending)
+        for i, v in enumerate(values):
+            if not math.isfinite(v):
+                raise FloatingPointError(f"train: loss became {v} at step {first + i}; lower lr or check the data")
+        result.losses.extend(values)
+        pending.clear()
+        bar.update(len(values))
+        bar.set_postfix(loss=f"{values[-1]:.4f}", refresh=False)
+        if callback is not None:
+            callback(step, values[-1])
+
     bar = tqdm(total=total, initial=step, disable=not config.progress or rank != 0, desc="train", unit="step")
     start = time.perf_counter()
     model.train()
@@ -252,11 +286,9 @@ def train(
         epoch, position = divmod(step, per_epoch)
         order = _epoch_order(n_rows, config.seed, epoch)
         rows = shard(order[position * batch_size : (position + 1) * batch_size], rank, world)
-        batch = tuple(t[rows].to(device, non_blocking=True) for t in tensors)
-        with autocast:
+        batch = loader.take(rows)
+        with autocast(device, config.amp):
             loss = loss_fn(net, batch if len(batch) > 1 else batch[0], generator)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"train: loss became {loss.item()} at step {step}; lower lr or check the data")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
@@ -266,13 +298,13 @@ def train(
         if ema is not None:
             ema.update(model)
         step += 1
-        result.losses.append(float(loss.detach()))
-        bar.update(1)
-        bar.set_postfix(loss=f"{result.losses[-1]:.4f}", refresh=False)
-        if callback is not None:
-            callback(step, result.losses[-1])
+        pending.append(loss.detach())
+        if len(pending) >= log_every:
+            read_losses()
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
+            read_losses()
             save()
+    read_losses()
     bar.close()
     save()
     if world > 1:

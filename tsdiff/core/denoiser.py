@@ -67,7 +67,7 @@ def as_x0_fn(
         x_t = x * alpha_bar**0.5  # (N, ...) variance-preserving input
         t_batch = torch.full((x.shape[0],), float(t), dtype=x.dtype, device=x.device)
         pred = denoiser(x_t, t_batch, model_condition)
-        x0 = to_x0_eps(pred, x_t, torch.full((x.shape[0],), alpha_bar, dtype=torch.float64), param)[0]
+        x0 = to_x0_eps(pred, x_t, float(alpha_bar), param)[0]
         if x0_range is not None:
             x0 = torch.clamp(x0, *(torch.as_tensor(v, dtype=x0.dtype, device=x0.device) for v in x0_range))
         if has_obs:

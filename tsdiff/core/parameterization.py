@@ -21,11 +21,13 @@ def check_parameterization(name: str) -> str:
     return name
 
 
-def _coefficients(alpha_bar: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """alpha and s shaped (N, 1, ..., 1) to broadcast against ``like`` (N, ...)."""
+def _coefficients(alpha_bar, like: torch.Tensor) -> tuple:
+    """alpha and s: floats for a scalar alpha_bar, else (N, 1, ..., 1) tensors on ``like``'s device and dtype."""
+    if isinstance(alpha_bar, float):
+        return alpha_bar**0.5, (1.0 - alpha_bar) ** 0.5
     ab = torch.as_tensor(alpha_bar, dtype=torch.float64)
     ab = ab.reshape(ab.shape + (1,) * (like.dim() - ab.dim()))
-    return ab.sqrt().to(like.dtype), (1 - ab).sqrt().to(like.dtype)
+    return ab.sqrt().to(like.device, like.dtype), (1 - ab).sqrt().to(like.device, like.dtype)
 
 
 def to_x0_eps(pred: torch.Tensor, x_t: torch.Tensor, alpha_bar, parameterization: str):

@@ -27,6 +27,7 @@ __all__ = [
     "ensemble_dataset",
     "verifying_truth",
     "mean_by_hour",
+    "is_lazy",
 ]
 
 MEMBER_ALIASES = ("member", "number", "realization")
@@ -77,11 +78,17 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
+def is_lazy(ds: xr.Dataset) -> bool:
+    """True when some data variable is not in memory yet (dask-backed, or a lazily indexed file array)."""
+    return any(da.chunks is not None or not isinstance(da.variable._data, np.ndarray) for da in ds.data_vars.values())
+
+
 def check_grid(ds, variables=None, name: str = "data") -> tuple[xr.Dataset, GridSpec]:
     """Validate a gridded Dataset and return (the selected variables in (time, [level], lat, lon) order, its spec).
 
     Errors name the problem: missing dims, extra dims, times that are unsorted, duplicated or irregular, variables
     that are absent, all-NaN or infinite. The caller's object is not modified (xarray operations return new ones).
+    Values of lazy data (``is_lazy``) are not read here: ``tsdiff.data.frames`` checks them as it reads them.
     """
     if isinstance(ds, xr.DataArray):
         ds = ds.to_dataset(name=ds.name or "x")
@@ -106,9 +113,11 @@ def check_grid(ds, variables=None, name: str = "data") -> tuple[xr.Dataset, Grid
         missing = {"time", lat, lon} - set(ds[v].dims)
         if missing:
             raise ValueError(f"{name}: variable {v!r} lacks dims {sorted(missing)}")
+        if not np.issubdtype(ds[v].dtype, np.number):
+            raise ValueError(f"{name}: variable {v!r} is not numeric ({ds[v].dtype})")
+        if is_lazy(ds[[v]]):
+            continue
         values = ds[v].values
-        if not np.issubdtype(values.dtype, np.number):
-            raise ValueError(f"{name}: variable {v!r} is not numeric ({values.dtype})")
         if np.isinf(values).any():
             raise ValueError(f"{name}: variable {v!r} holds inf values; mark missing data as NaN")
         if np.isnan(values).all():

@@ -32,18 +32,12 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
+from ..accel import autocast, compile_model
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core import Condition, Schedule, denoising_loss, get_schedule, masked_mse, sample
 from ..core.random import randn
-from ..data.grid import (
-    GridSpec,
-    check_grid,
-    ensemble_dataset,
-    grid_step,
-    init_indices,
-    is_global,
-    mean_by_hour,
-)
+from ..data.frames import Frames, grid_statistics
+from ..data.grid import GridSpec, check_grid, ensemble_dataset, grid_step, init_indices, is_global
 from ..models import build_model
 from ..models.dit import DiTConfig, DiTDenoiser
 from ..training import TrainConfig, resolve_device, train
@@ -73,6 +67,34 @@ def time_scalars(times: pd.DatetimeIndex) -> np.ndarray:
     return np.stack([np.sin(hour), np.cos(hour), np.sin(day), np.cos(day)], axis=1).astype(np.float32)
 
 
+class _Triples:
+    """Training rows for ``train``: row i is the time t = stride + i, served as the frames at t - stride, t and
+    t + stride (B, C, H, W) with NaN, the hour of day of t (B,) and the time scalars of t + stride (B, 4), on
+    ``device``. Frames are read per batch, so a lazy store is streamed rather than loaded."""
+
+    def __init__(self, frames: Frames, stride: int, times: pd.DatetimeIndex, device: torch.device):
+        self.frames, self.stride, self.device = frames, stride, device
+        self.hours = torch.from_numpy(times.hour.values.astype(np.int64))
+        self.scalars = torch.from_numpy(time_scalars(times))  # (T, 4): each time as a valid time
+
+    def __len__(self) -> int:
+        return len(self.frames) - 2 * self.stride
+
+    def take(self, rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        t = rows.numpy() + self.stride
+        n = len(t)
+        x = torch.from_numpy(self.frames.take(np.concatenate([t - self.stride, t, t + self.stride])))
+        x = x.to(self.device, non_blocking=True)
+        t = torch.from_numpy(t)
+        return (
+            x[:n],
+            x[n : 2 * n],
+            x[2 * n :],
+            self.hours[t].to(self.device),
+            self.scalars[t + self.stride].to(self.device),
+        )
+
+
 class EnsembleForecaster:
     """Gridded ensemble forecaster (GenCast-style residual diffusion with a DiT).
 
@@ -90,6 +112,8 @@ class EnsembleForecaster:
                      S_noise 1.05, 20 steps; here S_noise 1.1 for calibration and 10 steps, for CPUs)
     max_batch        rows (init times x members) per forward pass: bounds memory
     seed, device, progress
+    amp, compile     GPU fast path (``tsdiff.accel``): bf16 autocast on CUDA for training and sampling, and an
+                     optional ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
     """
 
     def __init__(
@@ -121,6 +145,8 @@ class EnsembleForecaster:
         max_batch: int = 512,
         seed: int = 0,
         device: str | None = None,
+        amp: bool = True,
+        compile: str | None = None,
         progress: bool = True,
     ):
         self.step = step
@@ -132,6 +158,7 @@ class EnsembleForecaster:
         self.sigma_min, self.sigma_max, self.p_mean, self.p_std = sigma_min, sigma_max, p_mean, p_std
         self.sampler, self.sample_steps, self.s_churn, self.s_noise = sampler, sample_steps, s_churn, s_noise
         self.max_batch, self.seed, self.device, self.progress = max_batch, seed, device, progress
+        self.amp, self.compile = amp, compile
 
     def get_params(self) -> dict:
         names = self.__init__.__code__.co_varnames[1 : self.__init__.__code__.co_argcount]
@@ -158,9 +185,6 @@ class EnsembleForecaster:
             fields.append(np.nan_to_num((v - np.nanmean(v)) / (sd if sd > 0 else 1.0)))
         return np.stack(fields).astype(np.float32)
 
-    def _normalise(self, x: np.ndarray) -> np.ndarray:
-        return (x - self.mean_[:, None, None]) / self.std_[:, None, None]
-
     def _side(self, z_cur: torch.Tensor, z_prev: torch.Tensor, hours: torch.Tensor) -> torch.Tensor:
         """Normalised states (N, C, H, W) with NaN and the hour of day of z_cur (N,) -> conditioning channels
         (N, 4C + S, H, W): x(t), x(t - step), the data mask, the mean residual at that hour, static fields."""
@@ -180,24 +204,20 @@ class EnsembleForecaster:
         if self.step_ % step != pd.Timedelta(0):
             raise ValueError(f"step {self.step_} is not a multiple of the data's time step {step}")
         stride = int(self.step_ / step)
-        x = spec.to_array(data)  # (T, C, H, W)
-        if x.shape[0] < 2 * stride + 1:
+        frames = Frames(data, spec)  # in memory, or read a batch at a time from a lazy store
+        if len(frames) < 2 * stride + 1:
             raise ValueError(f"fit data: need at least {2 * stride + 1} time stamps for step {self.step_}")
         self.spec_ = spec
-        self.mean_ = np.nanmean(x, axis=(0, 2, 3)).astype(np.float64)
-        std = np.nanstd(x, axis=(0, 2, 3))
-        res = x[stride:] - x[:-stride]
-        res_std = np.nanstd(res, axis=(0, 2, 3))
-        for name, s in (("values", std), ("one-step changes", res_std)):
+        times = pd.DatetimeIndex(data["time"].values)
+        hours = times.hour.values
+        stats = grid_statistics(frames, stride, hours)
+        for name, s in (("values", stats["std"]), ("one-step changes", stats["res_std"])):
             bad = [spec.channels[i] for i in np.flatnonzero(~(s > 0))]
             if bad:
                 raise ValueError(f"fit data: channels {bad} have constant {name}: nothing to learn or normalise")
-        self.std_, self.res_std_ = std.astype(np.float64), res_std.astype(np.float64)
-        times = pd.DatetimeIndex(data["time"].values)
-        hours = times.hour.values
+        self.mean_, self.std_, self.res_std_ = stats["mean"], stats["std"], stats["res_std"]
         # mean normalised step change per hour of day of its start (24, C, H, W); 0 where a cell has no data
-        diurnal = mean_by_hour(res / res_std[:, None, None], hours[:-stride], np.arange(24))
-        self.diurnal_ = torch.from_numpy(np.nan_to_num(diurnal))
+        self.diurnal_ = torch.from_numpy(stats["diurnal"])
         self.static_ = torch.from_numpy(self._static(static, spec))
         self.periodic_lon_ = is_global(data[spec.lon].values)
         device = resolve_device(self.device)
@@ -219,20 +239,20 @@ class EnsembleForecaster:
         self.model_ = DiTDenoiser(config)
         self.schedule_ = get_schedule("edm", 1000, sigma_min=self.sigma_min, sigma_max=self.sigma_max)
 
-        z = torch.from_numpy(self._normalise(x).astype(np.float32)).to(device)  # (T, C, H, W) with NaN
-        target = torch.from_numpy((res / self.res_std_[:, None, None]).astype(np.float32)).to(device)  # (T-s, C, H, W)
-        scalars = torch.from_numpy(time_scalars(times)).to(device)  # (T, 4) of each time as a valid time
-        hour_of = torch.from_numpy(hours.astype(np.int64)).to(device)  # (T,)
-        rows = torch.arange(stride, x.shape[0] - stride)  # t: predict t + stride from t and t - stride
+        source = _Triples(frames, stride, times, device)
+        mean, std, res_std = (
+            torch.tensor(v, dtype=torch.float32, device=device)[:, None, None]
+            for v in (self.mean_, self.std_, self.res_std_)
+        )
         schedule, probabilistic = self.schedule_, self.probabilistic
         p_mean, p_std = self.p_mean, self.p_std
 
-        def loss_fn(net, t, generator):  # t (B,): time indices
-            t = t.to(device)
-            y = target[t]  # (B, C, H, W): x(t + s) - x(t), normalised
+        def loss_fn(net, batch, generator):
+            before, now, after, hour, scalars = batch  # frames (B, C, H, W) at t - s, t, t + s with NaN
+            y = (after - now) / res_std  # the normalised residual to predict
             mask = torch.isfinite(y)
-            side = self._side(z[t], z[t - stride], hour_of[t])
-            condition = Condition(target_mask=mask, side=side, scalars=scalars[t + stride])
+            side = self._side((now - mean) / std, (before - mean) / std, hour)
+            condition = Condition(target_mask=mask, side=side, scalars=scalars)
             y = torch.nan_to_num(y)
             if not probabilistic:
                 zero_t = torch.zeros(y.shape[0], device=device)
@@ -253,10 +273,12 @@ class EnsembleForecaster:
             seed=self.seed,
             progress=self.progress,
             device=self.device,
+            amp=self.amp,
+            compile=self.compile,
         )
         self.train_result_ = train(
             self.model_,
-            rows,
+            source,
             loss_fn,
             config,
             checkpoint=checkpoint,
@@ -296,18 +318,18 @@ class EnsembleForecaster:
         leads = parse_lead_times(lead_times if lead_times is not None else [self.step_], self.step_)
         n_steps = int(leads[-1] / self.step_)
         inits, where, prev = init_indices(data, init_times, history=self.step_)
-        x = spec.to_array(data)  # (T, C, H, W)
+        frames = Frames(data, spec)
         device = next(self.model_.parameters()).device
         res_std = torch.as_tensor(self.res_std_, dtype=torch.float32, device=device)[:, None, None]
         mean = torch.as_tensor(self.mean_, dtype=torch.float32, device=device)[:, None, None]
         std = torch.as_tensor(self.std_, dtype=torch.float32, device=device)[:, None, None]
 
         # rows = init times x members, member fastest
-        cur_all = torch.from_numpy(x[where]).repeat_interleave(members, 0)  # (I * M, C, H, W) physical units
-        prev_all = torch.from_numpy(x[prev]).repeat_interleave(members, 0)
+        cur_all = torch.from_numpy(frames.take(where)).repeat_interleave(members, 0)  # (I * M, C, H, W) physical
+        prev_all = torch.from_numpy(frames.take(prev)).repeat_interleave(members, 0)
         row_inits = inits.repeat(members)
         keep = [int(lead / self.step_) for lead in leads]
-        out = np.empty((len(inits) * members, len(leads), *x.shape[1:]), dtype=np.float32)
+        out = np.empty((len(inits) * members, len(leads), *cur_all.shape[1:]), dtype=np.float32)
         generator = torch.Generator(device=device).manual_seed(int(seed))
         n_rows = cur_all.shape[0]
         bar = tqdm(total=n_rows * n_steps, disable=not self.progress, desc="forecast", unit="member-step")
@@ -327,27 +349,32 @@ class EnsembleForecaster:
                     out[lo:hi, keep.index(k)] = cur.cpu().numpy()
                 bar.update(hi - lo)
         bar.close()
-        out = out.reshape(len(inits), members, len(leads), *x.shape[1:])  # (I, M, lead, C, H, W)
+        out = out.reshape(len(inits), members, len(leads), *cur_all.shape[1:])  # (I, M, lead, C, H, W)
         kind = "diffusion DiT ensemble" if self.probabilistic else "deterministic DiT"
         return ensemble_dataset(out, data, spec, inits, leads, tsdiff_model=kind)
 
     @torch.no_grad()
     def _draw(self, condition: Condition, shape, generator) -> torch.Tensor:
-        if not self.probabilistic:
-            zeros = torch.zeros(shape, device=condition.side.device)
-            return self.model_(zeros, torch.zeros(shape[0], device=zeros.device), condition)
-        options = {"s_churn": self.s_churn, "s_noise": self.s_noise} if self.sampler == "heun" else {}
-        return sample(
-            self.model_,
-            shape,
-            self.schedule_,
-            sampler=self.sampler,
-            steps=self.sample_steps,
-            condition=condition,
-            generator=generator,
-            spacing="karras",
-            **options,
-        )
+        device = condition.side.device
+        if getattr(self, "_compiled", (None, None))[0] is not self.model_:
+            self._compiled = (self.model_, compile_model(self.model_, self.compile))  # compiled once per model
+        model = self._compiled[1]
+        with autocast(device, self.amp):
+            if not self.probabilistic:
+                zeros = torch.zeros(shape, device=device)
+                return model(zeros, torch.zeros(shape[0], device=device), condition).float()
+            options = {"s_churn": self.s_churn, "s_noise": self.s_noise} if self.sampler == "heun" else {}
+            return sample(
+                model,
+                shape,
+                self.schedule_,
+                sampler=self.sampler,
+                steps=self.sample_steps,
+                condition=condition,
+                generator=generator,
+                spacing="karras",
+                **options,
+            )
 
     # --- persistence --------------------------------------------------------------------------------------------
     def _check_fitted(self):

@@ -1,0 +1,79 @@
+"""The GPU fast path: TF32 matmuls, bf16 autocast, ``torch.compile``, pinned-memory batch loading.
+
+Each switch is an option of ``TrainConfig`` (training) or of a task (sampling) and falls back to plain fp32 eager
+PyTorch where it does not apply: TF32, autocast and pinned memory do nothing on a CPU, and ``compile_model``
+returns the module unchanged when ``mode`` is None. Attention everywhere goes through
+``scaled_dot_product_attention``, which picks the flash or memory-efficient kernel on a GPU by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+__all__ = ["use_tf32", "autocast", "compile_model", "PinnedRows", "COMPILE_MODES"]
+
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")
+
+
+def use_tf32(device: torch.device, enabled: bool = True) -> None:
+    """Let fp32 matmuls and convolutions on CUDA use TF32 tensor cores (about 3e-4 relative error)."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast on CUDA; a no-op context elsewhere (CPU autocast is slower than fp32 on most CPUs)."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def compile_model(model: torch.nn.Module, mode: str | None) -> torch.nn.Module:
+    """``torch.compile(model, mode=mode)``, or the model itself when mode is None.
+
+    "reduce-overhead" adds CUDA graphs, which pay in fixed-shape sampler loops with small batches. The compiled
+    module shares its parameters with ``model``: optimizers, EMA and checkpoints keep using ``model``."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}")
+    if mode is None:
+        return model
+    return torch.compile(model, mode=mode, dynamic=False)
+
+
+class PinnedRows:
+    """Gathers rows of CPU tensors into page-locked buffers so the copy to the GPU runs asynchronously.
+
+    ``take(rows)`` returns the rows on ``device``; on a CPU device (or with ``pin=False``) it is plain indexing.
+    Tensors already on ``device`` are indexed in place."""
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], device: torch.device, pin: bool = True):
+        self.tensors, self.device = tensors, device
+        self.pin = pin and device.type == "cuda" and torch.cuda.is_available()
+        self.buffers: dict[tuple[int, int], tuple[torch.Tensor, torch.cuda.Event]] = {}
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+    def _buffer(self, i: int, t: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.cuda.Event]:
+        key = (i, n)
+        if key not in self.buffers:
+            self.buffers[key] = (torch.empty((n, *t.shape[1:]), dtype=t.dtype).pin_memory(), torch.cuda.Event())
+        return self.buffers[key]
+
+    def take(self, rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = []
+        for i, t in enumerate(self.tensors):
+            if t.device == self.device:
+                out.append(t[rows.to(t.device)])
+            elif self.pin:
+                buf, copied = self._buffer(i, t, len(rows))
+                copied.synchronize()  # the last asynchronous copy out of this buffer has finished
+                torch.index_select(t, 0, rows, out=buf)
+                out.append(buf.to(self.device, non_blocking=True))
+                copied.record()
+            else:
+                out.append(t[rows].to(self.device))
+        return tuple(out)
