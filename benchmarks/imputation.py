@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from peak_memory import peak_rss_mib  # benchmarks/peak_memory.py
 
 from tsdiff import DiffusionImputer
 from tsdiff.baselines import IMPUTATION_BASELINES
@@ -38,10 +38,6 @@ PAPER = {  # CSDI paper, Tables 2-4 (../shared/REFERENCE.md); None = not reporte
     "physionet 90%": [("CSDI (paper)", 0.481, None, 0.522), ("BRITS (paper)", 0.517, None, None)],
     "aqi36": [("CSDI (paper)", 9.60, None, 0.108), ("BRITS (paper)", 14.11, None, None)],
 }
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def scores(draws: np.ndarray, truth: np.ndarray, mask: np.ndarray, scaler: FeatureScaler | None) -> dict:
@@ -112,7 +108,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
                 **scores(filled[:, None], truth, mask, scaler),
                 "train_s": 0.0,
                 "impute_s": secs,
-                "peak_mb": peak_rss_mb(),
+                "peak_mb": peak_rss_mib(),
             }
         )
         print(f"  {name}: {rows[-1]}", flush=True)
@@ -164,7 +160,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
             **scores(draws, truth, mask, scaler),
             "train_s": train_s,
             "impute_s": impute_s,
-            "peak_mb": peak_rss_mb(),
+            "peak_mb": peak_rss_mib(),
         }
     )
     print(f"  tsdiff: {rows[-1]}", flush=True)

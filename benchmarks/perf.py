@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import queue as queue_module
-import resource
 import statistics
 import sys
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from peak_memory import peak_rss_mib  # benchmarks/peak_memory.py
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -138,9 +138,13 @@ def time_training(model, loss_with, device, amp: bool, mode: str | None, repeats
 
 
 def training_variants(device, args) -> list[tuple[str, bool, str | None]]:
+    """(label, bf16 autocast, torch.compile mode) of each variant timed, filtered by ``--variants``."""
     if device.type == "cuda":
-        return [("fp32", False, None), ("bf16", True, None), ("bf16+compile", True, "default")]
-    return [("fp32", False, None)] + ([("fp32+compile", False, "default")] if args.compile else [])
+        variants = [("fp32", False, None), ("bf16", True, None), ("bf16+compile", True, "default")]
+    else:
+        variants = [("fp32", False, None)] + ([("fp32+compile", False, "default")] if args.compile else [])
+    wanted = args.variants.split(",") if args.variants else None
+    return [v for v in variants if wanted is None or v[0] in wanted]
 
 
 def _loss(module, x0, schedule, cond, generator):
@@ -265,7 +269,8 @@ def dit_train(device, args, matmul_gflops=None) -> list[dict]:
                      scalars=torch.rand(batch, 4, device=device, generator=g))  # fmt: skip
     schedule = get_schedule("edm", 1000)
     rows = []
-    for name in ["S/2"] if device.type == "cpu" and not args.full else ["S/2", "B/2"]:
+    sizes = args.dit_sizes.split(",") if args.dit_sizes else ["S/2"] if device.type == "cpu" else ["S/2", "B/2"]
+    for name in sizes:
         size, _, patch = name.partition("/")
         for label, amp, mode in training_variants(device, args):
             torch.manual_seed(0)
@@ -362,7 +367,7 @@ def run_row(name: str, device_name: str, args) -> tuple[list[dict], float]:
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = peak_rss_mib()
     return rows, peak
 
 
@@ -406,7 +411,8 @@ def main():
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--dit-batch", type=int, default=None)
     p.add_argument("--compile", action="store_true", help="also time torch.compile on a CPU")
-    p.add_argument("--full", action="store_true", help="on a CPU, DiT B/2 too")
+    p.add_argument("--dit-sizes", default=None, help="DiT presets timed (default S/2 on a CPU, S/2,B/2 on a GPU)")
+    p.add_argument("--variants", default=None, help="only these variants, e.g. bf16+compile")
     p.add_argument("--out", default=None, help="markdown file (default benchmarks/results/perf_<device>.md)")
     args = p.parse_args()
     device = torch.device(args.device)

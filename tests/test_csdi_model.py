@@ -58,3 +58,31 @@ def test_rebuild_from_description_and_bad_shapes():
         CSDIDenoiser.preset("huge", 4)
     with pytest.raises(ValueError, match="divisible"):
         CSDIDenoiser(n_features=4, channels=30, heads=8)
+
+
+def test_cpu_dropout_keeps_the_distribution_of_nn_dropout():
+    from tsdiff.models.csdi import Dropout
+
+    drop = Dropout(0.3).train()
+    x = torch.rand(400, 1000) + 1.0
+    y = drop(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005
+    torch.testing.assert_close(y[kept], x[kept] / 0.7)
+    assert torch.equal(drop.eval()(x), x)
+
+
+def test_attention_with_dropout_is_unbiased_and_exact_without_dropout():
+    import torch.nn.functional as F
+
+    from tsdiff.models.csdi import attention_with_dropout
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(4, 2, 9, 8, generator=g) for _ in range(3))
+    torch.testing.assert_close(attention_with_dropout(q, k, v, 1e-12), F.scaled_dot_product_attention(q, k, v))
+    draws = torch.stack([attention_with_dropout(q, k, v, 0.5) for _ in range(4000)])
+    mean_err = (draws.mean(0) - F.scaled_dot_product_attention(q, k, v)).abs().max()
+    assert mean_err < 6 * draws.std(0).max() / 4000**0.5  # the Monte-Carlo error of the mean, with margin
+    q.requires_grad_(True)
+    attention_with_dropout(q, k, v, 0.1).sum().backward()
+    assert torch.isfinite(q.grad).all() and q.grad.abs().sum() > 0

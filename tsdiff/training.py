@@ -2,11 +2,13 @@
 
 AdamW with warm-up and a decay schedule, gradient clipping, an EMA of the weights, the GPU fast path of
 ``tsdiff.accel`` (bf16 autocast, TF32, ``torch.compile``, pinned-memory loading, losses read back every
-``log_every`` steps instead of every step), self-describing checkpoints written atomically and resumed exactly (same data order, noise and dropout draws as
-an uninterrupted run), a progress bar, and DistributedDataParallel when started under ``torchrun``.
+``log_every`` steps instead of every step), self-describing checkpoints written atomically and resumed exactly
+(same data order, noise and dropout draws as an uninterrupted run), a progress bar, and DistributedDataParallel
+when started under ``torchrun``.
 
-The loop knows nothing about diffusion: it draws batches of rows from tensors and calls
-``loss_fn(model, batch, generator) -> scalar``. Tasks pass ``core.denoising_loss`` wrapped in such a function.
+The loop knows nothing about diffusion: it draws batches of rows from tensors (or from a row source that reads
+them itself) and calls ``loss_fn(model, batch, generator) -> scalar``. Tasks pass ``core.denoising_loss`` wrapped
+in such a function.
 """
 
 from __future__ import annotations

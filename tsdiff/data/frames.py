@@ -24,15 +24,15 @@ __all__ = ["open_grid", "is_lazy", "Frames", "grid_statistics"]
 
 
 def open_grid(path, chunks: dict | str | None = None) -> xr.Dataset:
-    """Open a zarr store (a directory or ``*.zarr``) or a NetCDF file lazily, with dask chunks (default: the
-    store's own chunks). Nothing is read until frames are asked for."""
+    """Open a zarr store (a directory or ``*.zarr``) or a NetCDF file lazily; nothing is read until frames are
+    asked for. By default (``chunks=None``) without dask: each read fetches exactly the chunks it needs and memory
+    does not grow with the store's size. ``chunks`` ({} for the store's own chunks, or a dict) opens it with dask
+    instead, for users who compute on it with dask themselves."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such zarr store or NetCDF file")
-    chunks = {} if chunks is None else chunks
-    if path.is_dir() or path.suffix == ".zarr":
-        return xr.open_zarr(path, chunks=chunks)
-    return xr.open_dataset(path, chunks=chunks)
+    engine = "zarr" if path.is_dir() or path.suffix == ".zarr" else None
+    return xr.open_dataset(path, engine=engine, chunks=chunks, cache=False)
 
 
 class Frames:
@@ -102,8 +102,10 @@ def grid_statistics(frames: Frames, stride: int, hours: np.ndarray, block: int =
             n_r, s_r, q_r = n_r + c, s_r + s, q_r + q
             h = hours[start : start + len(res)]
             ok = np.isfinite(res)
-            np.add.at(d_sum, h, np.where(ok, res, 0.0))
-            np.add.at(d_count, h, ok)
+            res = np.where(ok, res, 0.0)
+            for hour in np.unique(h):
+                d_sum[hour] += res[h == hour].sum(axis=0, dtype=np.float64)
+                d_count[hour] += ok[h == hour].sum(axis=0)
     empty = [names[i] for i in np.flatnonzero(n_v == 0)]
     if empty:
         raise ValueError(f"channels {empty} are all NaN")

@@ -102,9 +102,33 @@ class Attention(nn.Module):
             kv = torch.einsum("nhsd,nhse->nhde", k, v)
             norm = torch.einsum("nhsd,nhd->nhs", q, k.sum(2)).clamp_min(1e-6)
             y = torch.einsum("nhsd,nhde->nhse", q, kv) / norm[..., None]
+        elif p > 0 and q.device.type == "cpu":
+            y = attention_with_dropout(q, k, v, p)
         else:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         return self.out(y.transpose(1, 2).reshape(n, s, c))
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` with the mask drawn as one uniform tensor on a CPU, where that is about twice as fast as the
+    Bernoulli draw ``F.dropout`` makes (the same distribution: each entry kept with probability 1 - p, scaled
+    by 1 / (1 - p)); ``F.dropout`` elsewhere."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.device.type != "cpu":
+            return super().forward(x)
+        return torch.where(torch.rand_like(x) >= self.p, x, 0.0).mul_(1.0 / (1.0 - self.p))
+
+
+def attention_with_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: float) -> torch.Tensor:
+    """softmax(q k^T / sqrt(D)) with dropout p on the weights, times v; (N, H, S, D) in and out.
+
+    The same function as ``scaled_dot_product_attention(q, k, v, dropout_p=p)``, written out because on a CPU
+    SDPA's fallback for dropout is several times slower (a NaN-safe softmax, a Bernoulli draw per weight); on a
+    GPU SDPA's fused kernels are used instead."""
+    weights = torch.matmul(q, k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5).softmax(-1)  # (N, H, S, S)
+    keep = torch.rand_like(weights) >= p
+    return torch.matmul(torch.where(keep, weights, 0.0), v).mul_(1.0 / (1.0 - p))
 
 
 class TransformerLayer(nn.Module):
@@ -113,11 +137,9 @@ class TransformerLayer(nn.Module):
     def __init__(self, channels: int, heads: int, ff_dim: int, dropout: float, attention: str):
         super().__init__()
         self.attn = Attention(channels, heads, dropout, attention)
-        self.ff = nn.Sequential(
-            nn.Linear(channels, ff_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_dim, channels)
-        )
+        self.ff = nn.Sequential(nn.Linear(channels, ff_dim), nn.GELU(), Dropout(dropout), nn.Linear(ff_dim, channels))
         self.norm1, self.norm2 = nn.LayerNorm(channels), nn.LayerNorm(channels)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, S, C)
         x = self.norm1(x + self.drop(self.attn(x)))

@@ -197,7 +197,9 @@ class EnsembleForecaster:
     def fit(self, ds, static=None, checkpoint=None, resume: bool = False, callback=None) -> EnsembleForecaster:
         """Train on every (t - step, t, t + step) triple of ``ds`` (all of it is training data).
 
-        static: optional Dataset/DataArray of (lat, lon) fields (orography, land-sea mask ...)."""
+        static: optional Dataset/DataArray of (lat, lon) fields (orography, land-sea mask ...).
+        ``ds`` may be lazy (``tsdiff.data.frames.open_grid``, dask): it is then read in time blocks for the
+        statistics and a batch at a time for training, never loaded whole."""
         data, spec = check_grid(ds, self.variables, "fit data")
         step = grid_step(data, "fit data")
         self.step_ = pd.Timedelta(self.step) if self.step is not None else step

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ..accel import autocast, compile_model
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core import NULL_LABEL, ClassifierFreeGuidance, Condition, Schedule, denoising_loss, get_schedule, sample
 from ..core.random import rand
@@ -63,6 +64,8 @@ class Synthesizer:
     resample              RePaint repeats per step when sampling with a prefix or observed points
     clip_denoised         clip the sampler's x0 estimates to the training range ([-1, 1] after scaling)
     max_batch             windows sent to the model at once when sampling
+    amp, compile          GPU fast path (``tsdiff.accel``): bf16 autocast on CUDA for training and sampling, and an
+                          optional ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
     """
 
     def __init__(
@@ -92,6 +95,8 @@ class Synthesizer:
         clip_denoised: bool = True,
         max_batch: int = 1024,
         device: str | None = None,
+        amp: bool = True,
+        compile: str | None = None,
         seed: int = 0,
         progress: bool = True,
     ):
@@ -110,6 +115,7 @@ class Synthesizer:
         )
         self.clip_denoised = clip_denoised
         self.max_batch, self.device, self.seed, self.progress = max_batch, device, seed, progress
+        self.amp, self.compile = amp, compile
 
     def get_params(self) -> dict:
         return {
@@ -209,6 +215,8 @@ class Synthesizer:
             seed=self.seed,
             progress=self.progress,
             device=self.device,
+            amp=self.amp,
+            compile=self.compile,
         )
         data = (x0, mask) if y is None else (x0, mask, y)
         if y is not None and self.balance_classes:
@@ -291,7 +299,7 @@ class Synthesizer:
         scale = self.guidance_scale if guidance_scale is None else float(guidance_scale)
 
         device = resolve_device(self.device)
-        model = self.model_.to(device)
+        model = compile_model(self.model_.to(device), self.compile)
         denoiser = model if y is None or scale == 1.0 else ClassifierFreeGuidance(model, scale)
         generator = torch.Generator(device=device).manual_seed(self.seed if seed is None else seed)
         out = np.empty((n, k, length), dtype=np.float32)
@@ -307,19 +315,20 @@ class Synthesizer:
                 observed = torch.from_numpy(np.where(mask, part, 0.0).astype(np.float32))
                 fields["observed"], fields["obs_mask"] = self._field(observed), self._field(torch.from_numpy(mask))
             cond = Condition(**{name: v.to(device) for name, v in fields.items()}) if fields else None
-            x = sample(
-                denoiser,
-                tuple(self._field(torch.empty(b, k, length)).shape),
-                self.schedule_,
-                self.sampler,
-                self.sample_steps,
-                cond,
-                generator,
-                conditioning="replace",
-                resample=self.resample if given is not None else 0,
-                x0_range=(-1.0, 1.0) if self.clip_denoised else None,
-                device=device,
-            )
+            with autocast(device, self.amp):
+                x = sample(
+                    denoiser,
+                    tuple(self._field(torch.empty(b, k, length)).shape),
+                    self.schedule_,
+                    self.sampler,
+                    self.sample_steps,
+                    cond,
+                    generator,
+                    conditioning="replace",
+                    resample=self.resample if given is not None else 0,
+                    x0_range=(-1.0, 1.0) if self.clip_denoised else None,
+                    device=device,
+                )
             out[i : i + b] = (x.clamp(-1, 1) if self.clip_denoised else x).reshape(b, k, length).cpu().numpy()
         result = self._unscale(out.transpose(0, 2, 1).astype(np.float64))  # (n, L, K)
         if given is not None:
