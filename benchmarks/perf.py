@@ -17,6 +17,7 @@ Rows (each timed after warm-up, median of repeats, device synchronised):
 - ensemble: ``EnsembleForecaster.predict`` of 50 members on a 64 x 32 grid of 10 variables, 20 sampler steps;
 - epoch: ``DiffusionImputer.fit`` for one epoch on PhysioNet 2012's training-split shape (2,798 windows, 48 x 35,
   the real missing rate of 80%); values are random, the cost does not depend on them.
+GFLOP per run: one training step, or one whole imputation (calls x FLOPs per call).
 Peak memory: ``torch.cuda.max_memory_allocated`` on a GPU; on a CPU the peak resident set of a child process
 that runs only that row (it includes the Python and PyTorch runtime, about 300 MB).
 """
@@ -39,7 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsdiff.accel import autocast, compile_model, use_tf32  # noqa: E402
+from tsdiff.accel import autocast, compile_model, rows_per_call, use_tf32  # noqa: E402
 from tsdiff.core import Condition, denoising_loss, get_schedule, sample  # noqa: E402
 from tsdiff.models.csdi import CSDIDenoiser  # noqa: E402
 from tsdiff.models.dit import PRESETS as DIT_PRESETS
@@ -88,7 +89,7 @@ def peak_tflops(device, precision: str) -> float | None:
 # --- rows ---------------------------------------------------------------------------------------------------
 def rate_row(name, seconds, flops, device, amp: bool, matmul_gflops=None, extra=None) -> dict:
     """Achieved GFLOP/s, with its fraction of the fp32 matmul's (CPU) or of the device's peak (MFU, GPU)."""
-    row = {"row": name, "seconds": seconds, "gflop_per_call": flops / 1e9, "gflops": flops / seconds / 1e9}
+    row = {"row": name, "seconds": seconds, "gflop_per_run": flops / 1e9, "gflops": flops / seconds / 1e9}
     peak = peak_tflops(device, "bf16" if amp else "tf32")
     if peak:
         row["mfu"] = flops / seconds / (peak * 1e12)
@@ -189,15 +190,24 @@ def csdi_impute(device, args, matmul_gflops=None, steps=50, samplers=("ddpm",)) 
             sec = timed(run, device, max(1, args.repeats // 2), warmup=1)
             extra = {"items": items, "samples": args.samples, "samples_per_s": n / sec}
             name = f"tsdiff csdi impute {sampler} {steps} steps {label}"
-            rows.append(rate_row(name, sec, call_flops * steps, device, amp, matmul_gflops, extra))
+            calls = 2 * steps - 1 if sampler == "heun" else steps  # Heun: two calls per step but the last
+            rows.append(rate_row(name, sec, call_flops * calls, device, amp, matmul_gflops, extra))
     return rows
 
 
 @torch.no_grad()
 def _impute(model, schedule, sampler, steps, cond, generator, n_samples, device, amp):
+    """Every item's ``n_samples`` draws, in calls of ``accel.rows_per_call`` rows as ``DiffusionImputer`` makes."""
+    rows = rows_per_call(device)
+    per_call = min(n_samples, rows)
+    items = max(1, rows // per_call)
     with autocast(device, amp):
-        shape = (cond.batch_size, K, L)
-        return sample(model, shape, schedule, sampler, steps, condition=cond, generator=generator, n_samples=n_samples)
+        for i in range(0, cond.batch_size, items):
+            part = cond.index(slice(i, i + items))
+            for j in range(0, n_samples, per_call):
+                shape = (part.batch_size, K, L)
+                s = min(per_call, n_samples - j)
+                sample(model, shape, schedule, sampler, steps, condition=part, generator=generator, n_samples=s)
 
 
 def profile(device, args, matmul_gflops=None) -> list[dict]:
@@ -450,7 +460,7 @@ def main():
         "steps_per_s",
         "samples_per_s",
         "members_per_s",
-        "gflop_per_call",
+        "gflop_per_run",
         "gflops",
         "of_matmul",
         "mfu",

@@ -19,7 +19,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
-from ..accel import autocast, compile_model
+from ..accel import autocast, compile_model, rows_per_call
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core import Condition, Schedule, denoising_loss, get_schedule, sample
 from ..data.adapters import sliding_windows, to_windows
@@ -48,7 +48,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
     n_samples        draws per window for ``transform`` and ``predict_quantiles``
     sampler, sample_steps
                      the core sampler and its number of steps (None: the sampler's default, all 50 for "ddpm")
-    max_rows         largest batch (windows x samples) sent to the model at once: bounds memory
+    max_rows         largest batch (windows x samples) sent to the model at once: bounds memory (default: 1024
+                     on a GPU, 8 on a CPU, where small batches that stay in cache are faster per sample)
     clip_denoised    clip the sampler's x0 estimates to the training range (+-10% of its width) per feature
     train_stride     for a (T, K) series or DataFrame: train on windows every ``train_stride`` rows (overlapping;
                      default seq_len // 4) rather than only the consecutive ones
@@ -78,7 +79,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         n_samples: int = 100,
         sampler: str = "ddpm",
         sample_steps: int | None = None,
-        max_rows: int = 1024,
+        max_rows: int | None = None,
         clip_denoised: bool = True,
         train_stride: int | None = None,
         horizon: int | None = None,
@@ -234,8 +235,9 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         device = resolve_device(self.device)
         model = compile_model(self.model_.to(device), self.compile)
         n, k, l = x.shape
-        per_call = max(1, min(n_samples, self.max_rows))  # samples per item in one call
-        items = max(1, self.max_rows // per_call)  # items per call
+        max_rows = rows_per_call(device, self.max_rows)
+        per_call = max(1, min(n_samples, max_rows))  # samples per item in one call
+        items = max(1, max_rows // per_call)  # items per call
         out = np.empty((n, n_samples, l, k), dtype=np.float64)
         generator = torch.Generator(device=device).manual_seed(self.seed)
         x0_range = None
