@@ -46,7 +46,8 @@ def compile_model(model: torch.nn.Module, mode: str | None) -> torch.nn.Module:
     """``torch.compile(model, mode=mode)``, or the model itself when mode is None.
 
     "reduce-overhead" adds CUDA graphs, which pay in fixed-shape sampler loops with small batches. The compiled
-    module shares its parameters with ``model``: optimizers, EMA and checkpoints keep using ``model``."""
+    module shares its parameters with ``model``: optimizers, EMA and checkpoints keep using ``model``. Wrapping
+    the same model again (every ``predict``) reuses the compiled code: TorchDynamo caches it per module."""
     if mode not in COMPILE_MODES:
         raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}")
     if mode is None:

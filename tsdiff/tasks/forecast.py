@@ -358,9 +358,7 @@ class EnsembleForecaster:
     @torch.no_grad()
     def _draw(self, condition: Condition, shape, generator) -> torch.Tensor:
         device = condition.side.device
-        if getattr(self, "_compiled", (None, None))[0] is not self.model_:
-            self._compiled = (self.model_, compile_model(self.model_, self.compile))  # compiled once per model
-        model = self._compiled[1]
+        model = compile_model(self.model_, self.compile)
         with autocast(device, self.amp):
             if not self.probabilistic:
                 zeros = torch.zeros(shape, device=device)
