@@ -20,7 +20,7 @@ import xarray as xr
 
 from .grid import GridSpec, is_lazy
 
-__all__ = ["open_grid", "is_lazy", "Frames", "grid_statistics"]
+__all__ = ["open_grid", "is_lazy", "Frames", "read_frames", "grid_statistics"]
 
 
 def open_grid(path, chunks: dict | str | None = None) -> xr.Dataset:
@@ -33,6 +33,16 @@ def open_grid(path, chunks: dict | str | None = None) -> xr.Dataset:
         raise FileNotFoundError(f"{path}: no such zarr store or NetCDF file")
     engine = "zarr" if path.is_dir() or path.suffix == ".zarr" else None
     return xr.open_dataset(path, engine=engine, chunks=chunks, cache=False)
+
+
+def read_frames(ds: xr.Dataset, spec: GridSpec, idx) -> np.ndarray:
+    """The frames of ``ds`` at time positions ``idx`` (any order, repeats allowed): (len(idx), C, H, W) float32,
+    reading each time stamp once and nothing else, whether ``ds`` is in memory or lazy."""
+    wanted, inverse = np.unique(np.asarray(idx, dtype=np.int64), return_inverse=True)  # in store order
+    frames = spec.to_array(ds.isel(time=wanted))
+    if np.isinf(frames).any():
+        raise ValueError("data holds inf values; mark missing data as NaN")
+    return frames[inverse]
 
 
 class Frames:
@@ -48,14 +58,9 @@ class Frames:
 
     def take(self, idx) -> np.ndarray:
         """Frames at time positions ``idx`` (any order, repeats allowed): (len(idx), C, H, W)."""
-        idx = np.asarray(idx, dtype=np.int64)
         if self.array is not None:
-            return self.array[idx]
-        wanted, inverse = np.unique(idx, return_inverse=True)  # each time stamp read once, in store order
-        frames = self.spec.to_array(self.ds.isel(time=wanted))
-        if np.isinf(frames).any():
-            raise ValueError("data holds inf values; mark missing data as NaN")
-        return frames[inverse]
+            return self.array[np.asarray(idx, dtype=np.int64)]
+        return read_frames(self.ds, self.spec, idx)
 
     def blocks(self, size: int, overlap: int = 0) -> Iterator[tuple[int, np.ndarray]]:
         """(start, frames[start : start + size + overlap]) for start = 0, size, 2 size ...: every frame once, plus

@@ -36,7 +36,7 @@ from ..accel import autocast, compile_model
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core import Condition, Schedule, denoising_loss, get_schedule, masked_mse, sample
 from ..core.random import randn
-from ..data.frames import Frames, grid_statistics
+from ..data.frames import Frames, grid_statistics, read_frames
 from ..data.grid import GridSpec, check_grid, ensemble_dataset, grid_step, init_indices, is_global
 from ..models import build_model
 from ..models.dit import DiTConfig, DiTDenoiser
@@ -320,15 +320,14 @@ class EnsembleForecaster:
         leads = parse_lead_times(lead_times if lead_times is not None else [self.step_], self.step_)
         n_steps = int(leads[-1] / self.step_)
         inits, where, prev = init_indices(data, init_times, history=self.step_)
-        frames = Frames(data, spec)
         device = next(self.model_.parameters()).device
         res_std = torch.as_tensor(self.res_std_, dtype=torch.float32, device=device)[:, None, None]
         mean = torch.as_tensor(self.mean_, dtype=torch.float32, device=device)[:, None, None]
         std = torch.as_tensor(self.std_, dtype=torch.float32, device=device)[:, None, None]
 
-        # rows = init times x members, member fastest
-        cur_all = torch.from_numpy(frames.take(where)).repeat_interleave(members, 0)  # (I * M, C, H, W) physical
-        prev_all = torch.from_numpy(frames.take(prev)).repeat_interleave(members, 0)
+        # rows = init times x members, member fastest; (I * M, C, H, W) in physical units
+        cur_all = torch.from_numpy(read_frames(data, spec, where)).repeat_interleave(members, 0)
+        prev_all = torch.from_numpy(read_frames(data, spec, prev)).repeat_interleave(members, 0)
         row_inits = inits.repeat(members)
         keep = [int(lead / self.step_) for lead in leads]
         out = np.empty((len(inits) * members, len(leads), *cur_all.shape[1:]), dtype=np.float32)
