@@ -2,29 +2,19 @@
 
     python benchmarks/perf_csdi.py [--batch 16] [--features 35] [--length 48] [--repeats 3]
 
-Prints a markdown table (seconds, best of repeats). The reference CSDI on a 2-core CPU of the kind CI uses:
-0.80 s per denoiser call and 2.8-3.4 s per training step at batch 16, PhysioNet shape (../shared/REFERENCE.md).
+Prints a markdown table (seconds, median of repeats after warm-up). The reference CSDI on a 2-core CPU of the
+kind CI uses: 0.80 s per denoiser call and 2.8-3.4 s per training step at batch 16, PhysioNet shape (../shared/REFERENCE.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from perf import timed  # benchmarks/perf.py: median after warm-up
 
 import tsdiff.models.csdi as csdi
 from tsdiff.core import Condition
-
-
-def best_of(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def measure(preset: str, attention: str, b: int, k: int, l: int, repeats: int) -> tuple[float, float]:
@@ -35,7 +25,7 @@ def measure(preset: str, attention: str, b: int, k: int, l: int, repeats: int) -
     t = torch.full((b,), 10.0)
     model.eval()
     with torch.no_grad():
-        infer = best_of(lambda: model(x, t, cond), repeats)
+        infer = timed(lambda: model(x, t, cond), x.device, repeats)
     model.train()
     opt = torch.optim.AdamW(model.parameters())
 
@@ -45,7 +35,7 @@ def measure(preset: str, attention: str, b: int, k: int, l: int, repeats: int) -
         loss.backward()
         opt.step()
 
-    return infer, best_of(step, repeats)
+    return infer, timed(step, x.device, repeats)
 
 
 def main():
