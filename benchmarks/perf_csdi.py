@@ -3,7 +3,8 @@
     python benchmarks/perf_csdi.py [--batch 16] [--features 35] [--length 48] [--repeats 3]
 
 Prints a markdown table (seconds, median of repeats after warm-up). The reference CSDI on a 2-core CPU of the
-kind CI uses: 0.80 s per denoiser call and 2.8-3.4 s per training step at batch 16, PhysioNet shape (../shared/REFERENCE.md).
+kind CI uses: 0.80 s per denoiser call and 2.8-3.4 s per training step at batch 16, PhysioNet shape
+(../shared/REFERENCE.md).
 """
 
 from __future__ import annotations
