@@ -225,7 +225,11 @@ def train(
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     net = compile_model(net, config.compile)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, betas=config.adam_betas, weight_decay=config.weight_decay
+        model.parameters(),
+        lr=config.lr,
+        betas=config.adam_betas,
+        weight_decay=config.weight_decay,
+        fused=device.type == "cuda" or None,  # one kernel for the whole update on a GPU
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total))
     ema = EMA(model, config.ema_decay) if config.ema_decay else None
