@@ -4,6 +4,7 @@
     python benchmarks/imputation.py --missing 0.1 0.5 0.9 --epochs 200 --preset reference --eval-stays 0 \\
         --samples 100 --sampler ddpm --steps 50                                     # the paper's budget (GPU)
     python benchmarks/imputation.py --dataset aqi36 --epochs 10 --preset small      # AQI-36 ("mix" masks)
+    python benchmarks/imputation.py --epochs 2 --peers csdi saits:30 brits:10        # PyPOTS's models beside
 
 Metrics are those of the CSDI reference on the held-out targets: MAE and RMSE of the median of the draws, the
 19-quantile normalised CRPS, and the coverage of the 90% interval; PhysioNet in z-units of the training split,
@@ -26,6 +27,7 @@ from peak_memory import peak_rss_mib  # benchmarks/peak_memory.py
 
 from tsdiff import DiffusionImputer
 from tsdiff.baselines import IMPUTATION_BASELINES
+from tsdiff.baselines.peers import PEERS, pypots_impute
 from tsdiff.data.aqi36 import load_aqi36
 from tsdiff.data.physionet import load_physionet2012
 from tsdiff.data.scaling import FeatureScaler
@@ -113,6 +115,20 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         )
         print(f"  {name}: {rows[-1]}", flush=True)
 
+    for name, epochs in args.peers:  # PyPOTS's models, trained here on the same windows (pip install "tsdiff[peers]")
+        epochs = epochs or max(1, round(args.epochs))
+        draws, secs = pypots_impute(name, inputs, train, epochs=epochs, n_samples=args.samples, seed=0)
+        sampling = f", DDPM 50 steps, {args.samples} samples" if name == "csdi" else ""
+        rows.append(
+            {
+                "method": f"PyPOTS {name.upper()} ({epochs} epochs{sampling})",
+                **scores(draws, truth, mask, scaler),
+                **secs,
+                "peak_mb": peak_rss_mib(),
+            }
+        )
+        print(f"  PyPOTS {name}: {rows[-1]}", flush=True)
+
     val_in, val_truth, val_mask = case["val"]
     imp = DiffusionImputer(
         preset=args.preset,
@@ -125,12 +141,14 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         sampler=args.sampler,
         sample_steps=args.steps,
         seed=0,
-        progress=False,
+        progress=args.progress,
         max_rows=args.max_rows,
         mask_strategy=case["strategy"],
+        compile=args.compile,
     )
     total = int(args.epochs * max(1, len(train) // args.batch_size))
-    checkpoints = set(np.linspace(total / args.curve_points, total, args.curve_points).astype(int).tolist())
+    points = max(args.curve_points, 1)
+    checkpoints = set(np.linspace(total / points, total, args.curve_points).astype(int).tolist())
     curve, clock = [], {"eval": 0.0, "start": time.perf_counter()}
 
     def on_step(step, loss):
@@ -146,24 +164,30 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         curve.append((wall, crps, step, loss))
         print(f"  step {step}/{total} ({wall:.0f} s training): loss {loss:.3f}, validation CRPS {crps:.3f}", flush=True)
 
-    start = time.perf_counter()
-    imp.fit(train, callback=on_step, **case["fit"])
-    train_s = time.perf_counter() - start - clock["eval"]
     tag = case["name"].replace(" ", "_").replace("%", "")
-    imp.save(out / f"{tag}_{args.preset}.pt")
-    start = time.perf_counter()
-    draws = imp.sample(inputs, args.samples)
-    impute_s = time.perf_counter() - start
-    rows.append(
-        {
-            "method": f"tsdiff CSDI-{args.preset} ({args.sampler}, {args.steps or 'all'} steps)",
-            **scores(draws, truth, mask, scaler),
-            "train_s": train_s,
-            "impute_s": impute_s,
-            "peak_mb": peak_rss_mib(),
-        }
-    )
-    print(f"  tsdiff: {rows[-1]}", flush=True)
+    if args.model:  # score a trained model (e.g. the GPU run's) without training
+        imp = DiffusionImputer.load(args.model, max_rows=args.max_rows, compile=args.compile)
+        train_s = 0.0
+    else:
+        start = time.perf_counter()
+        imp.fit(train, callback=on_step if checkpoints else None, **case["fit"])  # a callback syncs every step
+        train_s = time.perf_counter() - start - clock["eval"]
+        imp.save(out / f"{tag}_{args.preset}.pt")
+    for sampler, steps, n_samples in args.sweep or [(args.sampler, args.steps, args.samples)]:
+        imp.set_params(sampler=sampler, sample_steps=steps)
+        start = time.perf_counter()
+        draws = imp.sample(inputs, n_samples)
+        impute_s = time.perf_counter() - start
+        rows.append(
+            {
+                "method": f"tsdiff CSDI-{args.preset} ({sampler}, {steps or 'all'} steps, {n_samples} samples)",
+                **scores(draws, truth, mask, scaler),
+                "train_s": train_s,
+                "impute_s": impute_s,
+                "peak_mb": peak_rss_mib(),
+            }
+        )
+        print(f"  tsdiff: {rows[-1]}", flush=True)
     pit = pit_values(
         torch.from_numpy(draws).permute(1, 0, 2, 3), torch.from_numpy(np.nan_to_num(truth)), torch.from_numpy(mask)
     )
@@ -204,7 +228,15 @@ def run_case(args, case: dict, out: Path) -> list[str]:
     return lines
 
 
-def main():
+def peer(text: str) -> tuple[str, int | None]:
+    """'saits' or 'saits:100' -> ("saits", None) or ("saits", 100)."""
+    name, _, epochs = text.partition(":")
+    if name not in PEERS:
+        raise argparse.ArgumentTypeError(f"unknown peer {name!r}; choose from {sorted(PEERS)}")
+    return name, int(epochs) if epochs else None
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shared = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
     p.add_argument("--dataset", choices=["physionet", "aqi36"], default="physionet")
@@ -221,17 +253,38 @@ def main():
     p.add_argument("--sampler", default="ddim")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--eval-stays", type=int, default=200, help="test stays scored (0 = all)")
-    p.add_argument("--curve-points", type=int, default=6)
+    p.add_argument("--curve-points", type=int, default=6, help="learning-curve points (0: none; no per-step sync)")
     p.add_argument(
         "--max-rows", type=int, default=None, help="rows per denoiser call (default: the imputer's, 8 on a CPU)"
     )
+    p.add_argument("--compile", default=None, help='torch.compile mode for training and sampling ("default" ...)')
+    p.add_argument("--model", default=None, help="score this saved DiffusionImputer instead of training one")
+    p.add_argument(
+        "--sweep",
+        type=lambda v: (v.split(":")[0], int(v.split(":")[1]), int(v.split(":")[2])),
+        nargs="*",
+        help="sampler:steps:samples configurations scored in turn (default: --sampler, --steps, --samples)",
+    )
+    p.add_argument("--progress", action="store_true", help="a training progress bar on stderr")
     p.add_argument("--baselines", nargs="*", default=list(IMPUTATION_BASELINES))
+    p.add_argument(
+        "--peers",
+        nargs="*",
+        default=[],
+        type=peer,
+        help=f"PyPOTS models trained beside, NAME[:EPOCHS] with NAME in {sorted(PEERS)} (default epochs: --epochs)",
+    )
     p.add_argument("--out", default="outputs/bench_imputation")
-    args = p.parse_args()
+    return p.parse_args(argv)
+
+
+def main():
+    args = parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    lines = [f"## Imputation benchmark ({torch.get_num_threads()} CPU threads, torch {torch.__version__})", ""]
+    where = torch.cuda.get_device_name() if torch.cuda.is_available() else f"{torch.get_num_threads()} CPU threads"
+    lines = [f"## Imputation benchmark ({where}, torch {torch.__version__})", ""]
     cases = [aqi36_case(args)] if args.dataset == "aqi36" else [physionet_case(args, r) for r in args.missing]
     for case in cases:
         lines += run_case(args, case, out) + [""]

@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 
@@ -30,3 +32,35 @@ def test_every_baseline_fills_everything_and_keeps_observed(name):
     obs = ~np.isnan(x)
     assert np.array_equal(out[obs], x[obs])
     assert np.array_equal(x, before, equal_nan=True)
+
+
+def test_pypots_peers_name_the_missing_extra_and_bad_input(monkeypatch):
+    from tsdiff.baselines.peers import pypots_impute
+
+    x = np.random.default_rng(0).normal(size=(4, 6, 3))
+    with pytest.raises(ValueError, match="unknown PyPOTS peer 'gru'"):
+        pypots_impute("gru", x, x, epochs=1)
+    monkeypatch.setitem(sys.modules, "pypots", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"tsdiff\[peers\]"):
+        pypots_impute("saits", x, x, epochs=1)
+
+
+def test_pypots_peer_imputes_in_data_units_and_keeps_observed_values():
+    pytest.importorskip("pypots")
+    from tsdiff.baselines.peers import pypots_impute
+
+    rng = np.random.default_rng(0)
+    train = 100 + 10 * rng.normal(size=(24, 8, 3))
+    train[rng.random(train.shape) < 0.2] = np.nan
+    x = 100 + 10 * rng.normal(size=(5, 8, 3))
+    x[rng.random(x.shape) < 0.3] = np.nan
+    with pytest.raises(ValueError, match="equal L, K"):
+        pypots_impute("saits", x[:, :4], train, epochs=1)
+    draws, secs = pypots_impute("saits", x, train, epochs=1)
+    assert draws.shape == (5, 1, 8, 3) and np.isfinite(draws).all()
+    observed = ~np.isnan(x)
+    np.testing.assert_array_equal(draws[:, 0][observed], x[observed])
+    assert 50 < np.nanmean(draws) < 150  # back in data units, not z-units
+    assert secs["train_s"] > 0 and secs["impute_s"] > 0
+    draws, _ = pypots_impute("csdi", x, train, epochs=1, n_samples=3)
+    assert draws.shape == (5, 3, 8, 3) and np.isfinite(draws).all()

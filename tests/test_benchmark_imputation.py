@@ -1,0 +1,65 @@
+"""benchmarks/imputation.py's scoring of a saved model over several sampler settings (``--model``, ``--sweep``)."""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import imputation as bench  # noqa: E402
+
+from tsdiff import DiffusionImputer  # noqa: E402
+from tsdiff.data.scaling import FeatureScaler  # noqa: E402
+from tsdiff.data.simulate import sensor_network  # noqa: E402
+
+
+def _case(seed=0):
+    truth, observed = sensor_network(n_hours=24 * 40, n_sensors=4, seed=seed)
+    windows = truth.to_numpy().reshape(-1, 24, 4)  # (40, 24, 4)
+    obs = observed.to_numpy().reshape(-1, 24, 4)
+    target = ~np.isnan(obs) & (np.random.default_rng(seed).random(obs.shape) < 0.2)
+    inputs = np.where(target, np.nan, obs)
+    train = obs[:32]
+    return {
+        "name": "sensors",
+        "train": train,
+        "scaler": FeatureScaler.fit(train),
+        "inputs": inputs[32:],
+        "truth": windows[32:],
+        "mask": target[32:],
+        "val": (inputs[32:34], windows[32:34], target[32:34]),
+        "fit": {},
+        "strategy": "random",
+        "unit": "z-units",
+    }
+
+
+def test_saved_model_is_scored_once_per_sweep_setting(tmp_path):
+    case = _case()
+    model = tmp_path / "imputer.pt"
+    DiffusionImputer(preset="small", epochs=2, batch_size=8, progress=False).fit(case["train"]).save(model)
+    args = argparse.Namespace(
+        baselines=["linear"], preset="small", epochs=0, batch_size=8, lr=1e-3, lr_decay="step", ema=None,
+        samples=4, sampler="ddpm", steps=None, max_rows=None, compile=None, progress=False, curve_points=0,
+        model=str(model), sweep=[("ddim", 3, 4), ("dpmpp_2m", 2, 3)], peers=[],
+    )  # fmt: skip
+    lines = bench.run_case(args, case, tmp_path)
+    rows = [line for line in lines if line.startswith("| tsdiff")]
+    assert len(rows) == 2
+    assert "(ddim, 3 steps, 4 samples)" in rows[0] and "(dpmpp_2m, 2 steps, 3 samples)" in rows[1]
+    for row in rows:
+        mae, rmse, crps, coverage = (float(v) for v in row.split("|")[2:6])
+        assert 0 < mae <= rmse and crps > 0 and 0 <= coverage <= 1
+    assert any(line.startswith("| linear |") for line in lines)
+    assert not (tmp_path / "sensors_small.pt").exists()  # a loaded model is not trained or saved again
+
+
+def test_sweep_argument_parses_sampler_steps_samples():
+    args = bench.parse_args(["--sweep", "ddim:10:50", "ddpm:50:100", "--model", "m.pt"])
+    assert args.sweep == [("ddim", 10, 50), ("ddpm", 50, 100)] and args.model == "m.pt"
+    assert bench.parse_args([]).sweep is None
+    assert bench.parse_args(["--peers", "csdi", "saits:30"]).peers == [("csdi", None), ("saits", 30)]
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--peers", "gru"])
