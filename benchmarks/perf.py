@@ -2,7 +2,8 @@
 
     python benchmarks/perf.py                       # this machine's CPU (about 10 minutes on 2 cores)
     python benchmarks/perf.py --device cuda         # a GPU: adds bf16 / compile variants, MFU, the ensemble row
-    python benchmarks/perf.py --only csdi,pypots    # of: matmul, csdi, impute, pypots, samplers, dit, ensemble, epoch
+    python benchmarks/perf.py --only csdi,pypots    # of: matmul, csdi, impute, equal_crps, pypots,
+                                                    #     samplers, dit, ensemble, epoch
 
 Rows (each timed after warm-up, median of repeats, device synchronised):
 - matmul: a plain n x n fp32 (and on a GPU bf16) matrix product: the machine's attainable GFLOP/s;
@@ -12,6 +13,9 @@ Rows (each timed after warm-up, median of repeats, device synchronised):
 - csdi impute: 100 samples per item, 50 DDPM steps (the reference's sampling), tsdiff batching every sample of an
   item into one denoiser call;
 - pypots csdi train / impute: PyPOTS's CSDI (``pip install pypots``) at the same configuration and shapes;
+- equal_crps: DDIM with 10 steps and 50 samples per item, the cheapest setting measured to match the CRPS of 50 DDPM
+  steps x 100 samples on PhysioNet 2012 (0.238 vs 0.239, ``benchmarks/imputation.py --sweep``): end-to-end speed at
+  equal CRPS against PyPOTS's 50 x 100;
 - samplers: seconds per sampler for the same imputation at 20 denoiser steps;
 - dit S/2, B/2 train: a DiT training step on a 64 x 32 grid of 10 variables (40 conditioning channels);
 - ensemble: ``EnsembleForecaster.predict`` of 50 members on a 64 x 32 grid of 10 variables, 20 sampler steps;
@@ -172,24 +176,25 @@ def csdi_train(device, args, matmul_gflops=None) -> list[dict]:
     return rows
 
 
-def csdi_impute(device, args, matmul_gflops=None, steps=50, samplers=("ddpm",)) -> list[dict]:
+def csdi_impute(device, args, matmul_gflops=None, steps=50, samplers=("ddpm",), n_samples=None) -> list[dict]:
+    n_samples = n_samples or args.samples
     torch.manual_seed(0)
     model = CSDIDenoiser.preset("reference", K).to(device).eval()
     schedule = get_schedule("quadratic", 50, beta_start=1e-4, beta_end=0.5)
-    items, n = args.items, args.items * args.samples
+    items, n = args.items, args.items * n_samples
     x0, cond = csdi_batch(device, b=items)
     with torch.no_grad():
         x_t, t = torch.randn(n, K, L, device=device), torch.full((n,), 10.0, device=device)
-        call_flops = flops_of(partial(model, x_t, t, cond.repeat_interleave(args.samples)))
+        call_flops = flops_of(partial(model, x_t, t, cond.repeat_interleave(n_samples)))
     rows = []
     for sampler in samplers:
         for label, amp, mode in training_variants(device, args):
             g = torch.Generator(device=device).manual_seed(0)
             net = compile_model(model, mode)
-            run = partial(_impute, net, schedule, sampler, steps, cond, g, args.samples, device, amp)
+            run = partial(_impute, net, schedule, sampler, steps, cond, g, n_samples, device, amp)
             sec = timed(run, device, max(1, args.repeats // 2), warmup=1)
-            extra = {"items": items, "samples": args.samples, "samples_per_s": n / sec}
-            name = f"tsdiff csdi impute {sampler} {steps} steps {label}"
+            extra = {"items": items, "samples": n_samples, "samples_per_s": n / sec}
+            name = f"tsdiff csdi impute {sampler} {steps} steps{'' if n_samples == 100 else f' {n_samples} samples'} {label}"
             calls = 2 * steps - 1 if sampler == "heun" else steps  # Heun: two calls per step but the last
             rows.append(rate_row(name, sec, call_flops * calls, device, amp, matmul_gflops, extra))
     return rows
@@ -355,6 +360,7 @@ ROWS = {
     "impute": csdi_impute,
     "pypots": pypots,
     "samplers": None,
+    "equal_crps": None,
     "dit": dit_train,
     "profile": profile,
     "ensemble": ensemble,
@@ -372,6 +378,8 @@ def run_row(name: str, device_name: str, args) -> tuple[list[dict], float]:
         rows = []
         for sampler in ("ddpm", "ddim", "dpmpp_2m", "heun", "euler_maruyama"):
             rows += csdi_impute(device, args, args.matmul_gflops, steps=20, samplers=(sampler,))
+    elif name == "equal_crps":  # the cheapest setting that matched 50 DDPM steps x 100 samples' CRPS (README)
+        rows = csdi_impute(device, args, args.matmul_gflops, steps=10, samplers=("ddim",), n_samples=50)
     else:
         rows = ROWS[name](device, args, args.matmul_gflops)
     if device.type == "cuda":
@@ -415,7 +423,7 @@ def fmt(v, digits=3):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--only", default="matmul,csdi,impute,pypots,samplers,dit,ensemble,epoch")
+    p.add_argument("--only", default="matmul,csdi,impute,equal_crps,pypots,samplers,dit,ensemble,epoch")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--items", type=int, default=None, help="items imputed (default 1 on CPU, 16 on GPU)")
     p.add_argument("--samples", type=int, default=100)
@@ -502,6 +510,16 @@ def speedups(results) -> list[str]:
             "tsdiff csdi impute ddpm 50 steps bf16",
             "pypots csdi impute ddpm 50 steps fp32",
             "imputation, 100 samples, 50 DDPM steps, tsdiff bf16 vs PyPOTS fp32",
+        ),
+        (
+            "tsdiff csdi impute ddim 10 steps 50 samples fp32",
+            "pypots csdi impute ddpm 50 steps fp32",
+            "imputation at equal PhysioNet CRPS (tsdiff DDIM 10 steps x 50 samples, PyPOTS DDPM 50 x 100), fp32",
+        ),
+        (
+            "tsdiff csdi impute ddim 10 steps 50 samples bf16+compile",
+            "pypots csdi impute ddpm 50 steps fp32",
+            "imputation at equal PhysioNet CRPS, tsdiff bf16+compile vs PyPOTS fp32",
         ),
     ]:
         if ours in by and theirs in by:
