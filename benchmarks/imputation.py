@@ -115,20 +115,6 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         )
         print(f"  {name}: {rows[-1]}", flush=True)
 
-    for name, epochs in args.peers:  # PyPOTS's models, trained here on the same windows (pip install "tsdiff[peers]")
-        epochs = epochs or max(1, round(args.epochs))
-        draws, secs = pypots_impute(name, inputs, train, epochs=epochs, n_samples=args.samples, seed=0)
-        sampling = f", DDPM 50 steps, {args.samples} samples" if name == "csdi" else ""
-        rows.append(
-            {
-                "method": f"PyPOTS {name.upper()} ({epochs} epochs{sampling})",
-                **scores(draws, truth, mask, scaler),
-                **secs,
-                "peak_mb": peak_rss_mib(),
-            }
-        )
-        print(f"  PyPOTS {name}: {rows[-1]}", flush=True)
-
     val_in, val_truth, val_mask = case["val"]
     imp = DiffusionImputer(
         preset=args.preset,
@@ -166,21 +152,23 @@ def run_case(args, case: dict, out: Path) -> list[str]:
 
     tag = case["name"].replace(" ", "_").replace("%", "")
     if args.model:  # score a trained model (e.g. the GPU run's) without training
-        imp = DiffusionImputer.load(args.model, max_rows=args.max_rows, compile=args.compile)
+        imp = DiffusionImputer.load(args.model, max_rows=args.max_rows, compile=args.compile, progress=args.progress)
         train_s = 0.0
     else:
         start = time.perf_counter()
         imp.fit(train, callback=on_step if checkpoints else None, **case["fit"])  # a callback syncs every step
         train_s = time.perf_counter() - start - clock["eval"]
         imp.save(out / f"{tag}_{args.preset}.pt")
-    for sampler, steps, n_samples in args.sweep or [(args.sampler, args.steps, args.samples)]:
+    label = f"tsdiff CSDI-{imp.preset}"
+    settings = args.sweep or [(args.sampler, args.steps, args.samples)]
+    for sampler, steps, n_samples in settings:
         imp.set_params(sampler=sampler, sample_steps=steps)
         start = time.perf_counter()
         draws = imp.sample(inputs, n_samples)
         impute_s = time.perf_counter() - start
         rows.append(
             {
-                "method": f"tsdiff CSDI-{args.preset} ({sampler}, {steps or 'all'} steps, {n_samples} samples)",
+                "method": f"{label} ({sampler}, {steps or 'all'} steps, {n_samples} samples)",
                 **scores(draws, truth, mask, scaler),
                 "train_s": train_s,
                 "impute_s": impute_s,
@@ -188,14 +176,28 @@ def run_case(args, case: dict, out: Path) -> list[str]:
             }
         )
         print(f"  tsdiff: {rows[-1]}", flush=True)
+    for name, epochs in args.peers:  # PyPOTS's models, trained here on the same windows (pip install "tsdiff[peers]")
+        epochs = epochs or max(1, round(args.epochs))
+        peer_draws, secs = pypots_impute(name, inputs, train, epochs=epochs, n_samples=args.samples, seed=0)
+        sampling = f", DDPM 50 steps, {args.samples} samples" if name == "csdi" else ""
+        rows.append(
+            {
+                "method": f"PyPOTS {name.upper()} ({epochs} epochs{sampling})",
+                **scores(peer_draws, truth, mask, scaler),
+                **secs,
+                "peak_mb": peak_rss_mib(),
+            }
+        )
+        print(f"  PyPOTS {name}: {rows[-1]}", flush=True)
     pit = pit_values(
         torch.from_numpy(draws).permute(1, 0, 2, 3), torch.from_numpy(np.nan_to_num(truth)), torch.from_numpy(mask)
     )
-    pit_histogram({f"tsdiff CSDI-{args.preset}": pit.numpy()}, out / f"pit_{tag}.png", title=f"{case['name']}: PIT")
-    (out / f"curve_{tag}.json").write_text(json.dumps(curve))
+    last = f"{sampler}, {steps or 'all'} steps, {n_samples} samples"  # the PIT of the last setting scored
+    pit_histogram({label: pit.numpy()}, out / f"pit_{tag}.png", title=f"{case['name']}: PIT ({last})")
     if curve:
+        (out / f"curve_{tag}.json").write_text(json.dumps(curve))
         error_curves(
-            {f"tsdiff CSDI-{args.preset}": ([c[0] for c in curve], [c[1] for c in curve])},
+            {label: ([c[0] for c in curve], [c[1] for c in curve])},
             out / f"learning_curve_{tag}.png",
             "training wall time (s)",
             "validation CRPS",
@@ -205,8 +207,10 @@ def run_case(args, case: dict, out: Path) -> list[str]:
     lines = [
         f"### {case['name']} (metrics in {case['unit']})",
         "",
-        f"Scored on {len(inputs)} test windows ({int(mask.sum())} targets); tsdiff: {args.epochs} epochs, "
-        f"{args.samples} samples, sampler {args.sampler} with {args.steps or 'all'} steps.",
+        f"Scored on {len(inputs)} test windows ({int(mask.sum())} targets); tsdiff: "
+        + (f"loaded from {args.model}" if args.model else f"{args.epochs} epochs")
+        + "; sampler, steps and samples in each row. Peak RSS is this process's high-water mark so far (rows in "
+        "run order: baselines, tsdiff, PyPOTS peers).",
         "",
         "| method | MAE | RMSE | CRPS | 90% coverage | train s | impute s | peak RSS MB |",
         "|---|---|---|---|---|---|---|---|",
@@ -233,7 +237,17 @@ def peer(text: str) -> tuple[str, int | None]:
     name, _, epochs = text.partition(":")
     if name not in PEERS:
         raise argparse.ArgumentTypeError(f"unknown peer {name!r}; choose from {sorted(PEERS)}")
+    if epochs and (not epochs.isdigit() or int(epochs) < 1):
+        raise argparse.ArgumentTypeError(f"peer epochs must be a whole number >= 1, got {epochs!r}")
     return name, int(epochs) if epochs else None
+
+
+def setting(text: str) -> tuple[str, int | None, int]:
+    """'ddim:10:50' -> ("ddim", 10, 50); 'ddpm:all:100' -> ("ddpm", None, 100) (all of the sampler's steps)."""
+    parts = text.split(":")
+    if len(parts) != 3 or not parts[2].isdigit() or not (parts[1].isdigit() or parts[1] in ("", "all")):
+        raise argparse.ArgumentTypeError(f"a sweep setting is SAMPLER:STEPS:SAMPLES (e.g. ddim:10:50), got {text!r}")
+    return parts[0], int(parts[1]) if parts[1].isdigit() else None, int(parts[2])
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -261,11 +275,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", default=None, help="score this saved DiffusionImputer instead of training one")
     p.add_argument(
         "--sweep",
-        type=lambda v: (v.split(":")[0], int(v.split(":")[1]), int(v.split(":")[2])),
+        type=setting,
         nargs="*",
         help="sampler:steps:samples configurations scored in turn (default: --sampler, --steps, --samples)",
     )
-    p.add_argument("--progress", action="store_true", help="a training progress bar on stderr")
+    p.add_argument("--progress", action="store_true", help="training and imputation progress bars on stderr")
     p.add_argument("--baselines", nargs="*", default=list(IMPUTATION_BASELINES))
     p.add_argument(
         "--peers",

@@ -49,9 +49,10 @@ def test_saved_model_is_scored_once_per_sweep_setting(tmp_path):
     rows = [line for line in lines if line.startswith("| tsdiff")]
     assert len(rows) == 2
     assert "(ddim, 3 steps, 4 samples)" in rows[0] and "(dpmpp_2m, 2 steps, 3 samples)" in rows[1]
-    for row in rows:
-        mae, rmse, crps, coverage = (float(v) for v in row.split("|")[2:6])
+    metrics = [tuple(float(v) for v in row.split("|")[2:6]) for row in rows]
+    for mae, rmse, crps, coverage in metrics:
         assert 0 < mae <= rmse and crps > 0 and 0 <= coverage <= 1
+    assert metrics[0] != metrics[1]  # each setting really sampled anew
     assert any(line.startswith("| linear |") for line in lines)
     assert not (tmp_path / "sensors_small.pt").exists()  # a loaded model is not trained or saved again
 
@@ -60,6 +61,8 @@ def test_sweep_argument_parses_sampler_steps_samples():
     args = bench.parse_args(["--sweep", "ddim:10:50", "ddpm:50:100", "--model", "m.pt"])
     assert args.sweep == [("ddim", 10, 50), ("ddpm", 50, 100)] and args.model == "m.pt"
     assert bench.parse_args([]).sweep is None
+    assert bench.parse_args(["--sweep", "ddpm:all:100"]).sweep == [("ddpm", None, 100)]
     assert bench.parse_args(["--peers", "csdi", "saits:30"]).peers == [("csdi", None), ("saits", 30)]
-    with pytest.raises(SystemExit):
-        bench.parse_args(["--peers", "gru"])
+    for bad in (["--peers", "gru"], ["--peers", "saits:0"], ["--sweep", "ddim:10"], ["--sweep", "ddim:x:5"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(bad)

@@ -241,6 +241,8 @@ def train(
         state = load_checkpoint(checkpoint, map_location=device, required=("model", "optimizer", "step", "rng"))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        for group in optimizer.param_groups:  # a GPU run's fused AdamW resumes on a CPU, and the other way round
+            group["fused"] = device.type == "cuda" or None
         scheduler.load_state_dict(state["lr_scheduler"])
         if ema is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])

@@ -65,7 +65,7 @@ def pypots_impute(
     scaler = FeatureScaler.fit(train)
     _, length, features = train.shape
     torch.manual_seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002  (PyPOTS draws its training masks from numpy's global generator)
     batch = batch_size or (16 if name == "csdi" else 32)
     model = cls(n_steps=length, n_features=features, epochs=int(epochs), batch_size=batch, device=device,
                 saving_path=None, verbose=False, **PEERS[name])  # fmt: skip
