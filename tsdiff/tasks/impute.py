@@ -265,8 +265,11 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             out[i : i + items, j : j + s] = draws.transpose(2, 3).double().cpu().numpy()
             bar.update(1)
         bar.close()
-        out = self.scaler_.inverse(out)
-        return np.where(np.isnan(values)[:, None], out, values[:, None])  # observed values exactly as given
+        out *= self.scaler_.std  # to data units in place: the draws are the largest array here (N S L K float64)
+        out += self.scaler_.mean
+        observed = ~np.isnan(values)[:, None]  # (N, 1, L, K)
+        np.copyto(out, np.broadcast_to(values[:, None], out.shape), where=observed)  # observed values as given
+        return out
 
     def sample(self, X, n_samples: int | None = None) -> np.ndarray:
         """Every draw: (N, S, L, K) for windows, (S, T, K) for a series or DataFrame."""
