@@ -1,13 +1,14 @@
 """Peak memory of imputing PhysioNet 2012's whole test split with 100 samples per stay on a CPU.
 
-    python benchmarks/impute_memory.py                                   # an untrained reference-size imputer
+    python benchmarks/impute_memory.py --preset small                    # a barely trained imputer
     python benchmarks/impute_memory.py --model outputs/physionet_10_reference.pt   # a trained one
 
 ``DiffusionImputer.predict_quantiles`` (5%, 50%, 95%) of all 799 test stays x 100 samples, the CLI's output. The
 denoiser sees chunks of ``max_rows`` rows, so its memory does not grow with the number of samples; what grows is
 the array of draws kept for the quantiles (N x S x L x K float64: 1.0 GiB here). Memory does not depend on the
-sampler's step count or on the weights, so the default times one DDIM step with a barely trained model (about half
-an hour on 2 cores: 79,900 rows through the reference CSDI). Peak resident memory is Linux's VmHWM of this process.
+sampler's step count or on the weights, so the default times one DDIM step with a barely trained model (7 minutes
+on 2 cores with the small preset; about 1.5 h with the reference one, whose activations at 8 rows per call add a
+few MB). Peak resident memory is Linux's VmHWM of this process.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main():
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--steps", type=int, default=1, help="DDIM steps (memory does not depend on them)")
     p.add_argument("--stays", type=int, default=0, help="test stays imputed (0 = all 799)")
+    p.add_argument("--preset", default="reference", help="model size when no --model is given")
     args = p.parse_args()
 
     splits = load_physionet2012(args.data, missing_ratio=0.1, seed=1, fold=0)
@@ -38,7 +40,7 @@ def main():
     if args.model:
         imp = DiffusionImputer.load(args.model)
     else:
-        imp = DiffusionImputer(preset="reference", epochs=0.01, progress=False).fit(splits.values[splits.train])
+        imp = DiffusionImputer(preset=args.preset, epochs=0.01, progress=False).fit(splits.values[splits.train])
     imp.set_params(n_samples=args.samples, sampler="ddim", sample_steps=args.steps, progress=True)
     before = peak_rss_mib()
     start = time.perf_counter()
