@@ -45,6 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tsdiff.accel import autocast, compile_model, rows_per_call, use_tf32  # noqa: E402
+from tsdiff.baselines.peers import PEERS
 from tsdiff.core import Condition, denoising_loss, get_schedule, sample  # noqa: E402
 from tsdiff.models.csdi import CSDIDenoiser  # noqa: E402
 from tsdiff.models.dit import PRESETS as DIT_PRESETS
@@ -246,11 +247,8 @@ def pypots(device, args, matmul_gflops=None) -> list[dict]:
         print(f"pypots is not importable ({e}): its rows are skipped (pip install pypots)", file=sys.stderr)
         return []
     torch.manual_seed(0)
-    model = _CSDI(  # the reference configuration, as tsdiff's "reference" preset
-        n_features=K, n_layers=4, n_heads=8, n_channels=64, d_time_embedding=128, d_feature_embedding=16,
-        d_diffusion_embedding=128, is_unconditional=False, n_diffusion_steps=50, schedule="quad",
-        beta_start=1e-4, beta_end=0.5,
-    ).to(device)  # fmt: skip
+    # the reference configuration, as tsdiff's "reference" preset and the benchmark's CSDI peer
+    model = _CSDI(n_features=K, is_unconditional=False, **PEERS["csdi"]).to(device)
     x0, cond = csdi_batch(device)
     tp = torch.arange(L, device=device, dtype=torch.float32)
     inputs = {"X_ori": x0, "indicating_mask": cond.target_mask.float(), "cond_mask": cond.obs_mask.float(),
