@@ -1,13 +1,18 @@
 """Synthesis benchmark: tsdiff's Synthesizer against baselines and the published rows, with the real-data floor.
 
     python benchmarks/synthesis.py                      # Stocks (TimeGAN / Diffusion-TS protocol), 5 runs
+    python benchmarks/synthesis.py --dataset sp500      # other daily prices, same defaults (needs `pip install arch`)
     python benchmarks/synthesis.py --dataset ecg        # MIT-BIH record 100 beats (needs the `ecg` extra)
+    python benchmarks/synthesis.py --dataset ecg-rhythm # 3 s rhythm strips of record 100, with heart rates
+    python benchmarks/synthesis.py --dataset ptb        # 12-lead 2.5 s windows of the PTB record s0010_re
     python benchmarks/synthesis.py --model synth.pt     # score a saved Synthesizer instead of training one
 
 Stocks: the whole file MinMax-scaled, windows of 24 with stride 1 (3,662); each generator makes as many windows
 as there are real ones; every score is computed on the [0, 1] scale with ``tsdiff.metrics.synthesis``, as the
 mean and the 95% interval over ``--runs`` seeds (discriminative and predictive networks, the TS2Vec encoder, the
-correlational score's random fifth of the windows). Rows:
+correlational score's random fifth of the windows). ``--dataset sp500`` / ``nasdaq`` run the same protocol and the
+same Synthesizer defaults on other daily prices with the six columns: the S&P 500 and NASDAQ Composite index files
+(Yahoo, 1999-2018, 5,031 days) that the ``arch`` package ships. Rows:
     real (other half)  half of the real windows against the other half: what a perfect generator would score
                        (the predictive row trains on all real windows, as Diffusion-TS's "real data" row)
     tsdiff             the Synthesizer with its defaults
@@ -82,12 +87,30 @@ def markdown(scores: dict, paper: dict, notes: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+ARCH_PRICES = ("sp500", "nasdaq")  # daily index prices shipped with the `arch` package (arch.data.<name>.load())
+
+
+def price_table(args):
+    """The Stocks file (a path) or one of arch's price tables (a DataFrame), with the paper rows that apply."""
+    if args.dataset == "stocks":
+        return args.data or ROOT.parent / "shared" / "data" / "stock", PAPER_STOCKS
+    import importlib
+
+    try:
+        return importlib.import_module(f"arch.data.{args.dataset}").load(), {}
+    except ImportError as err:
+        raise SystemExit(
+            f"--dataset {args.dataset} reads the price file of the `arch` package: pip install arch"
+        ) from err
+
+
 def stocks(args) -> tuple[np.ndarray, dict, dict, dict]:
     from tsdiff.data.stocks import STOCK_COLUMNS, stock_windows
     from tsdiff.tasks.synthesize import Synthesizer
 
-    real, _ = stock_windows(args.data or ROOT.parent / "shared" / "data" / "stock")
-    print(f"Stocks: {real.shape[0]} windows of {real.shape[1]} x {real.shape[2]}")
+    source, paper = price_table(args)
+    real, _ = stock_windows(source)
+    print(f"{args.dataset}: {real.shape[0]} windows of {real.shape[1]} x {real.shape[2]}")
     notes, generated = {}, {}
     if args.model:
         synth = Synthesizer.load(args.model, progress=False)
@@ -106,7 +129,7 @@ def stocks(args) -> tuple[np.ndarray, dict, dict, dict]:
     )
     for name, fn in SYNTHESIS_BASELINES.items():
         generated[name] = fn(real, len(real), seed=args.seed)
-    return real, generated, notes, {"names": STOCK_COLUMNS, "paper": PAPER_STOCKS}
+    return real, generated, notes, {"names": STOCK_COLUMNS, "paper": paper}
 
 
 def tstr_auc(train_x, train_y, test_x, test_y, positive: str) -> float:
@@ -173,9 +196,62 @@ def ecg(args) -> tuple[np.ndarray, dict, dict, dict]:
     return real, generated, notes, {"names": b.leads, "paper": {}}
 
 
+PTB_LEADS = ["i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6"]  # not the Frank vx, vy, vz
+STRIPS = {  # record, leads, seconds, rate (Hz), stride (s): windows of the whole record, MinMax-scaled per lead
+    "ecg-rhythm": ("100", None, 3.0, 50.0, 1.5),  # 30 min, MLII and V5: 1,202 half-overlapping strips, 3-5 beats
+    "ptb": ("s0010_re", PTB_LEADS, 2.5, 50.0, 0.25),  # 38.4 s, the 12 standard leads: 150 overlapping windows
+}
+
+
+def ecg_strips(args) -> tuple[np.ndarray, dict, dict, dict]:
+    """Multi-beat ECG windows (rhythm strips) of a WFDB record, unconditional synthesis; besides the suite, the heart
+    rate of every real and generated strip (neurokit2's R peaks in the first lead): plausible generated strips have
+    rates inside the range of the real ones."""
+    from tsdiff.data.ecg import ecg_windows
+    from tsdiff.tasks.synthesize import Synthesizer
+
+    record, leads, seconds, rate, stride = STRIPS[args.dataset]
+    folder = Path(args.data or ROOT.parent / "shared" / "data" / "ecg")
+    x, names = ecg_windows(folder / record, seconds=seconds, rate=rate, leads=leads, stride=stride)
+    low, high = x.min((0, 1)), x.max((0, 1))
+    real = (x - low) / (high - low)
+    print(f"{args.dataset}: {len(real)} windows of {real.shape[1]} x {real.shape[2]} ({seconds} s at {rate:g} Hz)")
+    notes = {}
+    if args.model:
+        synth = Synthesizer.load(args.model, progress=False)
+    else:
+        options = {"max_steps": args.max_steps} if args.max_steps else {}
+        synth = Synthesizer(seq_len=real.shape[1], seed=args.seed, **options)
+        start = time.perf_counter()
+        synth.fit(real)
+        notes["tsdiff training"] = f"{time.perf_counter() - start:.0f} s ({synth.max_steps} steps, 2-core CPU)"
+        if args.save:
+            synth.save(args.save)
+    start = time.perf_counter()
+    fake = synth.sample(len(real), seed=args.seed)
+    notes["tsdiff sampling"] = f"{time.perf_counter() - start:.0f} s for {len(real)} windows"
+    generated = {"tsdiff": fake}
+    for name, fn in SYNTHESIS_BASELINES.items():
+        generated[name] = fn(real, len(real), seed=args.seed)
+    hr_real = M.heart_rates(real, rate)
+    low_hr, high_hr = np.nanmin(hr_real), np.nanmax(hr_real)
+    notes[f"heart rate (beats per minute, R peaks of lead {names[0]}), real"] = (
+        f"{np.nanmean(hr_real):.1f} ± {np.nanstd(hr_real):.1f}, range {low_hr:.1f}-{high_hr:.1f}, "
+        f"no rate (fewer than 2 R peaks) in {np.isnan(hr_real).mean():.1%}"
+    )
+    for name, windows in generated.items():
+        hr = M.heart_rates(windows, rate)
+        inside = (hr >= low_hr) & (hr <= high_hr)
+        notes[f"heart rate, {name}"] = (
+            f"{np.nanmean(hr):.1f} ± {np.nanstd(hr):.1f}, inside the real range {inside.mean():.1%}, "
+            f"no rate in {np.isnan(hr).mean():.1%}"
+        )
+    return real, generated, notes, {"names": names, "paper": {}}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=["stocks", "ecg"], default="stocks")
+    p.add_argument("--dataset", choices=["stocks", *ARCH_PRICES, "ecg", *STRIPS], default="stocks")
     p.add_argument("--data", help="dataset folder (default ../shared/data/<dataset>)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--max-steps", type=int, help="training steps of the Synthesizer (default: its default)")
@@ -185,7 +261,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args(argv)
 
-    real, generated, notes, info = (ecg if args.dataset == "ecg" else stocks)(args)
+    task = ecg if args.dataset == "ecg" else ecg_strips if args.dataset in STRIPS else stocks
+    real, generated, notes, info = task(args)
     scores = score_all(real, generated, args.runs, args.seed)
     table = markdown(scores, info["paper"], notes, f"{args.dataset}: mean ± 95% interval over {args.runs} runs")
     print(table)

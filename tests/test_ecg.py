@@ -138,3 +138,26 @@ def test_cli_synthesizes_labelled_beats(tmp_path, beat_record):
     assert main([*args, "--out", str(tmp_path / "beats.csv")]) == 0
     table = pd.read_csv(tmp_path / "beats.csv")
     assert list(table.columns) == ["sample", "step", "MLII", "V5", "label"] and len(table) == 6 * 64
+
+
+def test_overlapping_windows_and_their_heart_rate(beat_record):
+    pytest.importorskip("neurokit2")
+    from tsdiff.metrics.synthesis import heart_rates
+
+    record, _, _ = beat_record  # an R wave every 0.8 s: 75 beats per minute
+    windows, _ = ecg_windows(record, seconds=3.0, rate=50, stride=1.0)
+    assert windows.shape == (18, 150, 2)  # starts 0, 1, ..., 17 s in a 20 s record
+    consecutive, _ = ecg_windows(record, seconds=3.0, rate=50)
+    np.testing.assert_allclose(windows[3], consecutive[1])  # the window at 3 s is the second consecutive one
+    hr = heart_rates(windows, rate=50)
+    np.testing.assert_allclose(hr, 75.0, atol=1.5)
+    scaled = (windows - windows.min()) / np.ptp(windows)  # the metrics' [0, 1] scale: the same rates
+    np.testing.assert_allclose(heart_rates(scaled, rate=50), hr)
+    one_beat = windows[:, :40]  # 0.8 s: at most one R peak, no interval
+    assert np.isnan(heart_rates(one_beat, rate=50)).sum() >= len(windows) // 2
+    with pytest.raises(ValueError, match="lead"):
+        heart_rates(windows, rate=50, lead=2)
+    with pytest.raises(ValueError, match="NaN"):
+        heart_rates(np.where(windows > 0.5, np.nan, windows), rate=50)
+    with pytest.raises(ValueError, match="stride"):
+        ecg_windows(record, seconds=3.0, rate=50, stride=0.001)

@@ -163,6 +163,22 @@ def test_stock_loader_errors(tmp_path, stock_csv):
         windows_of(np.zeros((10, 2)), 24)
 
 
+def test_other_price_tables_in_yahoo_spelling(stock_csv):
+    """A DataFrame with a DatetimeIndex and Yahoo's "Adj Close" (as arch's S&P 500 file) gets the same windows."""
+    raw = pd.read_csv(stock_csv).rename(columns={"Adj_Close": "Adj Close"})
+    raw.index = pd.date_range("2020-01-01", periods=len(raw), freq="B", name="Date")
+    before = raw.copy()
+    x, _ = stock_windows(raw[["Volume", "Adj Close", "Open", "High", "Low", "Close"]])  # any column order
+    np.testing.assert_allclose(x, stock_windows(stock_csv)[0], atol=1e-12)
+    pd.testing.assert_frame_equal(raw, before)  # the caller's frame is untouched
+    with pytest.raises(ValueError, match="not sorted"):
+        load_stocks(raw.iloc[::-1])
+    gap = raw.copy()
+    gap.iloc[3, 0] = np.nan
+    with pytest.raises(ValueError, match="1 missing values"):
+        load_stocks(gap)
+
+
 # --- the Synthesizer ----------------------------------------------------------------------------------------------
 def test_synthesizer_numpy_in_numpy_out_and_save_load(tmp_path):
     real = ar1_windows(n=64, length=12)

@@ -80,19 +80,27 @@ def load_beats(
     return Beats(beats, labels[keep], rr[keep], rate, [names[i] for i in use], b)
 
 
-def ecg_windows(record: str | Path, seconds: float = 2.0, rate: float = 100.0, leads=None) -> tuple[np.ndarray, list]:
-    """Consecutive non-overlapping windows (N, seconds * rate, K) of a multi-lead WFDB record (e.g. PTB's
-    ``s0010_re``: 12 standard leads), resampled to ``rate`` Hz; returns (windows, lead names)."""
+def ecg_windows(
+    record: str | Path, seconds: float = 2.0, rate: float = 100.0, leads=None, stride: float | None = None
+) -> tuple[np.ndarray, list]:
+    """Windows (N, seconds * rate, K) of a multi-lead WFDB record (e.g. PTB's ``s0010_re``: 12 standard leads, or
+    MIT-BIH's ``100``), resampled to ``rate`` Hz, one every ``stride`` seconds (default ``seconds``: consecutive,
+    non-overlapping); returns (windows, lead names)."""
     wfdb = _wfdb()
     rec = wfdb.rdrecord(str(record))
     names = list(rec.sig_name)
     use = list(range(len(names))) if leads is None else [names.index(lead) for lead in leads]
     signal = _resample(rec.p_signal[:, use], rec.fs, rate)
+    if not np.isfinite(signal).all():
+        raise ValueError(f"{record}: the signal has NaN (lead off) samples")
     length = int(round(seconds * rate))
-    n = len(signal) // length
-    if n < 1:
+    hop = length if stride is None else int(round(stride * rate))
+    if hop < 1:
+        raise ValueError(f"stride must be at least one sample (1 / rate = {1 / rate:g} s), got {stride}")
+    if len(signal) < length:
         raise ValueError(f"{record}: {len(signal) / rate:.1f} s of signal, shorter than one {seconds} s window")
-    return signal[: n * length].reshape(n, length, len(use)), [names[i] for i in use]
+    starts = np.arange(0, len(signal) - length + 1, hop)
+    return np.stack([signal[s : s + length] for s in starts]), [names[i] for i in use]
 
 
 def _simulate(queue, kwargs):

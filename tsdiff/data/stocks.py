@@ -4,6 +4,9 @@ Protocol: MinMax-scale each of the six columns over the whole file, cut windows 
 windows from 3,685 rows), generate as many windows as there are real ones, score in the [0, 1] scale.
 TimeGAN's loader reverses the rows (its copy of the file was newest first); the file here is oldest first and
 Diffusion-TS reads it as is, so windows run forward in time unless ``reverse=True``.
+
+Any other daily price table with the same six columns (a DataFrame or CSV; Yahoo's "Adj Close" spelling is
+accepted) goes through the same protocol, e.g. the S&P 500 and NASDAQ files that the ``arch`` package ships.
 """
 
 from __future__ import annotations
@@ -21,25 +24,34 @@ __all__ = ["STOCK_COLUMNS", "load_stocks", "stock_windows"]
 STOCK_COLUMNS = ["Open", "High", "Low", "Close", "Adj_Close", "Volume"]
 
 
-def load_stocks(path: str | Path, reverse: bool = False) -> pd.DataFrame:
-    """The six price columns of ``stock_data.csv`` (rows oldest first unless ``reverse``)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "stock_data.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; see data_scripts/stocks.py to download it")
-    df = pd.read_csv(path, float_precision="round_trip")
+def load_stocks(source, reverse: bool = False) -> pd.DataFrame:
+    """The six price columns of ``stock_data.csv`` (a folder or file path) or of any DataFrame with them, rows
+    oldest first unless ``reverse``. The caller's frame is not modified."""
+    if isinstance(source, pd.DataFrame):
+        df, name = source, "the price table"
+    else:
+        path = Path(source)
+        if path.is_dir():
+            path = path / "stock_data.csv"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found; see data_scripts/stocks.py to download it")
+        df, name = pd.read_csv(path, float_precision="round_trip"), str(path)
+    df = df.rename(columns={"Adj Close": "Adj_Close"})
     missing = [c for c in STOCK_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: missing columns {missing}; expected {STOCK_COLUMNS}")
+        raise ValueError(f"{name}: missing columns {missing}; expected {STOCK_COLUMNS}")
     df = df[STOCK_COLUMNS].astype(np.float64)
     if df.isna().any().any():
-        raise ValueError(f"{path}: {int(df.isna().sum().sum())} missing values; the benchmark file has none")
+        raise ValueError(f"{name}: {int(df.isna().sum().sum())} missing values; the benchmark file has none")
+    if isinstance(df.index, pd.DatetimeIndex) and not df.index.is_monotonic_increasing:
+        raise ValueError(f"{name}: dates are not sorted oldest first")
+    df = df.reset_index(drop=True)
     return df.iloc[::-1].reset_index(drop=True) if reverse else df
 
 
-def stock_windows(path: str | Path, seq_len: int = 24, reverse: bool = False) -> tuple[np.ndarray, MinMaxScaler]:
-    """The benchmark's windows (N, seq_len, 6) in [0, 1] and the scaler fitted on the whole file."""
-    df = load_stocks(path, reverse)
+def stock_windows(source, seq_len: int = 24, reverse: bool = False) -> tuple[np.ndarray, MinMaxScaler]:
+    """The benchmark's windows (N, seq_len, 6) in [0, 1] and the scaler fitted on the whole table (a path to
+    ``stock_data.csv`` or a DataFrame with the six columns)."""
+    df = load_stocks(source, reverse)
     scaler = MinMaxScaler().fit(df.to_numpy())
     return windows_of(scaler.transform(df.to_numpy()), seq_len), scaler

@@ -17,6 +17,8 @@ interval, as Diffusion-TS reports them.
   triangle, each set standardised over windows and time), divided by 10 (Diffusion-TS).
 - ``marginal_distances``: per-feature Wasserstein-1 and Kolmogorov-Smirnov distances of all values.
 - ``autocorrelation_error``: mean absolute difference of the per-feature autocorrelation at lags 1..max_lag.
+- ``heart_rates``: for ECG windows, the heart rate of each window from the R peaks neurokit2 finds (the `ecg`
+  extra): generated rhythm strips are plausible when their rates lie in the range of the real ones.
 
 PyTorch ports do not reproduce the TF1 figures exactly (a different optimiser state, initialisation, batching):
 always read a score beside the real-versus-real floor (``benchmarks/synthesis.py`` prints it).
@@ -40,6 +42,7 @@ __all__ = [
     "correlational_score",
     "marginal_distances",
     "autocorrelation_error",
+    "heart_rates",
     "mean_interval",
     "repeated",
 ]
@@ -283,6 +286,29 @@ def autocorrelation_error(real, synth, max_lag: int | None = None) -> float:
     if not 1 <= max_lag < real.shape[1]:
         raise ValueError(f"max_lag must be in 1..{real.shape[1] - 1}, got {max_lag}")
     return float(np.abs(_autocorrelation(real, max_lag) - _autocorrelation(synth, max_lag)).mean())
+
+
+# --- ECG ---------------------------------------------------------------------------------------------------------
+def heart_rates(windows, rate: float, lead: int = 0) -> np.ndarray:
+    """ECG windows (N, L, K) sampled at ``rate`` Hz -> (N,) heart rate in beats per minute, 60 / the mean RR
+    interval between the R peaks that neurokit2's ``ecg_peaks`` finds in ``lead``; NaN where it finds fewer than
+    two. The rate does not depend on the signal's scale, so real and generated windows can be compared on [0, 1]."""
+    try:
+        import neurokit2 as nk
+    except ImportError as err:
+        raise ImportError('heart_rates needs neurokit2: pip install "tsdiff[ecg]"') from err
+    windows = np.asarray(windows, dtype=np.float64)
+    if windows.ndim != 3 or not 0 <= lead < windows.shape[2]:
+        raise ValueError(f"windows must be (N, L, K) with lead in 0..K-1, got shape {windows.shape} and lead {lead}")
+    if not np.isfinite(windows).all():
+        raise ValueError("ECG windows hold NaN or inf")
+    out = np.full(len(windows), np.nan)
+    for i, signal in enumerate(windows[:, :, lead]):
+        _, info = nk.ecg_peaks(signal, sampling_rate=rate)
+        peaks = np.asarray(info["ECG_R_Peaks"])
+        if len(peaks) >= 2:
+            out[i] = 60.0 * rate / np.diff(peaks).mean()
+    return out
 
 
 def mean_interval(values) -> tuple[float, float]:
