@@ -1,7 +1,7 @@
 """Synthesis benchmark: tsdiff's Synthesizer against baselines and the published rows, with the real-data floor.
 
     python benchmarks/synthesis.py                      # Stocks (TimeGAN / Diffusion-TS protocol), 5 runs
-    python benchmarks/synthesis.py --dataset sp500      # other daily prices, same defaults (needs `pip install arch`)
+    python benchmarks/synthesis.py --dataset sp500      # other daily prices, same defaults (the `prices` extra)
     python benchmarks/synthesis.py --dataset ecg        # MIT-BIH record 100 beats (needs the `ecg` extra)
     python benchmarks/synthesis.py --dataset ecg-rhythm # 3 s rhythm strips of record 100, with heart rates
     python benchmarks/synthesis.py --dataset ptb        # 12-lead 2.5 s windows of the PTB record s0010_re
