@@ -1,6 +1,8 @@
 """Gridded ensemble forecasting benchmark: tsdiff's EnsembleForecaster against the baselines, WeatherBench 2 scores.
 
     python benchmarks/forecast_grid.py                                  # WFDE5 GB, January 2017 (the dev set)
+    python benchmarks/forecast_grid.py --step 3h --lead-times 3h,6h --no-deterministic --tag step3h
+                                                                        # a model with a 3-hour step
     python benchmarks/forecast_grid.py --coarsen 2 --flip-lat --variables Tair Wind Qair --tag other
                                                                         # the same defaults on a 1-degree grid
 
@@ -47,6 +49,7 @@ def main():
     p.add_argument("--every", default="6h", help="spacing of init times over the test week")
     p.add_argument("--members", type=int, default=20)
     p.add_argument("--epochs", type=float, default=None, help="default: the forecaster's")
+    p.add_argument("--step", default=None, help="the model's time step (default: the data's, 1h); leads are multiples")
     p.add_argument("--sampler", default=None)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--coarsen", type=int, default=1, help="average k x k cells (another resolution)")
@@ -64,7 +67,7 @@ def main():
     if args.flip_lat:
         ds = ds.isel(lat=slice(None, None, -1))
     train, inits = wfde5_split(ds, args.every)
-    leads = parse_lead_times(args.lead_times, pd.Timedelta("1h"))
+    leads = parse_lead_times(args.lead_times, pd.Timedelta(args.step or "1h"))
     inits = inits[inits + leads[-1] <= pd.Timestamp(ds["time"].values[-1])]
     print(
         f"{args.tag}: grid {dict(ds.sizes)}, variables {list(ds.data_vars)}, train until {WFDE5_TRAIN_END}, "
@@ -72,11 +75,8 @@ def main():
         flush=True,
     )
 
-    options = {
-        k: v
-        for k, v in {"epochs": args.epochs, "sampler": args.sampler, "sample_steps": args.steps}.items()
-        if v is not None
-    }
+    chosen = {"epochs": args.epochs, "step": args.step, "sampler": args.sampler, "sample_steps": args.steps}
+    options = {k: v for k, v in chosen.items() if v is not None}
     rows, forecasts, timings = [], {}, []
 
     def score(name, forecast, train_s, predict_s):
