@@ -173,6 +173,8 @@ def test_other_price_tables_in_yahoo_spelling(stock_csv):
     pd.testing.assert_frame_equal(raw, before)  # the caller's frame is untouched
     with pytest.raises(ValueError, match="not sorted"):
         load_stocks(raw.iloc[::-1])
+    with pytest.raises(ValueError, match="repeat"):
+        load_stocks(raw.iloc[[0, 1, 1, 2]])
     gap = raw.copy()
     gap.iloc[3, 0] = np.nan
     with pytest.raises(ValueError, match="1 missing values"):
