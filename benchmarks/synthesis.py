@@ -87,6 +87,32 @@ def markdown(scores: dict, paper: dict, notes: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def generate(args, real: np.ndarray, notes: dict, labels=None, what: str = "windows", **defaults) -> dict:
+    """{name: (N, L, K)}: tsdiff's windows (from ``--model``, or a Synthesizer trained on ``real`` with ``defaults``
+    and ``--max-steps``, timed into ``notes``) and each baseline's, as many as there are real ones (per class when
+    ``labels`` are given to tsdiff)."""
+    from tsdiff.tasks.synthesize import Synthesizer
+
+    if args.model:
+        synth = Synthesizer.load(args.model, progress=False)
+    else:
+        options = {"max_steps": args.max_steps} if args.max_steps else {}
+        synth = Synthesizer(seed=args.seed, **defaults, **options)
+        start = time.perf_counter()
+        synth.fit(real, labels=labels)
+        notes["tsdiff training"] = f"{time.perf_counter() - start:.0f} s ({synth.max_steps} steps, 2-core CPU)"
+        if args.save:
+            synth.save(args.save)
+    start = time.perf_counter()
+    generated = {"tsdiff": synth.sample(len(real), labels=labels, seed=args.seed)}
+    notes["tsdiff sampling"] = (
+        f"{time.perf_counter() - start:.0f} s for {len(real)} {what} ({synth.sampler}, {synth.sample_steps} steps)"
+    )
+    for name, fn in SYNTHESIS_BASELINES.items():
+        generated[name] = fn(real, len(real), seed=args.seed)
+    return generated
+
+
 ARCH_PRICES = ("sp500", "nasdaq")  # daily index prices shipped with the `arch` package (arch.data.<name>.load())
 
 
@@ -106,29 +132,12 @@ def price_table(args):
 
 def stocks(args) -> tuple[np.ndarray, dict, dict, dict]:
     from tsdiff.data.stocks import STOCK_COLUMNS, stock_windows
-    from tsdiff.tasks.synthesize import Synthesizer
 
     source, paper = price_table(args)
     real, _ = stock_windows(source)
     print(f"{args.dataset}: {real.shape[0]} windows of {real.shape[1]} x {real.shape[2]}")
-    notes, generated = {}, {}
-    if args.model:
-        synth = Synthesizer.load(args.model, progress=False)
-    else:
-        options = {"max_steps": args.max_steps} if args.max_steps else {}
-        synth = Synthesizer(seed=args.seed, progress=True, **options)
-        start = time.perf_counter()
-        synth.fit(real)
-        notes["tsdiff training"] = f"{time.perf_counter() - start:.0f} s ({synth.max_steps} steps, 2-core CPU)"
-        if args.save:
-            synth.save(args.save)
-    start = time.perf_counter()
-    generated["tsdiff"] = synth.sample(len(real), seed=args.seed)
-    notes["tsdiff sampling"] = (
-        f"{time.perf_counter() - start:.0f} s for {len(real)} windows ({synth.sampler}, {synth.sample_steps} steps)"
-    )
-    for name, fn in SYNTHESIS_BASELINES.items():
-        generated[name] = fn(real, len(real), seed=args.seed)
+    notes = {}
+    generated = generate(args, real, notes)
     return real, generated, notes, {"names": STOCK_COLUMNS, "paper": paper}
 
 
@@ -153,7 +162,6 @@ def ecg(args) -> tuple[np.ndarray, dict, dict, dict]:
     from sklearn.model_selection import train_test_split
 
     from tsdiff.data.ecg import load_beats
-    from tsdiff.tasks.synthesize import Synthesizer
 
     b = load_beats(Path(args.data or ROOT.parent / "shared" / "data" / "ecg") / "100")
     idx = np.arange(len(b.labels))
@@ -164,22 +172,8 @@ def ecg(args) -> tuple[np.ndarray, dict, dict, dict]:
     counts = {c: int((labels == c).sum()) for c in np.unique(labels)}
     print(f"ECG: {len(real)} training beats {counts}, {len(te)} test beats, {real.shape[1]} x {real.shape[2]}")
     notes = {}
-    if args.model:
-        synth = Synthesizer.load(args.model, progress=False)
-    else:
-        options = {"max_steps": args.max_steps} if args.max_steps else {}
-        synth = Synthesizer(seq_len=real.shape[1], balance_classes=True, seed=args.seed, **options)
-        start = time.perf_counter()
-        synth.fit(real, labels=labels)
-        notes["tsdiff training"] = f"{time.perf_counter() - start:.0f} s ({synth.max_steps} steps, 2-core CPU)"
-        if args.save:
-            synth.save(args.save)
-    start = time.perf_counter()
-    fake = synth.sample(len(real), labels=labels, seed=args.seed)
-    notes["tsdiff sampling"] = f"{time.perf_counter() - start:.0f} s for {len(real)} beats"
-    generated = {"tsdiff": fake}
-    for name, fn in SYNTHESIS_BASELINES.items():
-        generated[name] = fn(real, len(real), seed=args.seed)
+    generated = generate(args, real, notes, labels=labels, what="beats", seq_len=real.shape[1], balance_classes=True)
+    fake = generated["tsdiff"]
     for c in counts:  # A's share decides the classifier; print it per class
         notes[f"beats of class {c}"] = f"{counts[c]} real, {int((labels == c).sum())} generated"
     auc_real = tstr_auc(real, labels, beats[te], b.labels[te], "A")
@@ -208,7 +202,6 @@ def ecg_strips(args) -> tuple[np.ndarray, dict, dict, dict]:
     rate of every real and generated strip (neurokit2's R peaks in the first lead): plausible generated strips have
     rates inside the range of the real ones."""
     from tsdiff.data.ecg import ecg_windows
-    from tsdiff.tasks.synthesize import Synthesizer
 
     record, leads, seconds, rate, stride = STRIPS[args.dataset]
     folder = Path(args.data or ROOT.parent / "shared" / "data" / "ecg")
@@ -217,22 +210,7 @@ def ecg_strips(args) -> tuple[np.ndarray, dict, dict, dict]:
     real = (x - low) / (high - low)
     print(f"{args.dataset}: {len(real)} windows of {real.shape[1]} x {real.shape[2]} ({seconds} s at {rate:g} Hz)")
     notes = {}
-    if args.model:
-        synth = Synthesizer.load(args.model, progress=False)
-    else:
-        options = {"max_steps": args.max_steps} if args.max_steps else {}
-        synth = Synthesizer(seq_len=real.shape[1], seed=args.seed, **options)
-        start = time.perf_counter()
-        synth.fit(real)
-        notes["tsdiff training"] = f"{time.perf_counter() - start:.0f} s ({synth.max_steps} steps, 2-core CPU)"
-        if args.save:
-            synth.save(args.save)
-    start = time.perf_counter()
-    fake = synth.sample(len(real), seed=args.seed)
-    notes["tsdiff sampling"] = f"{time.perf_counter() - start:.0f} s for {len(real)} windows"
-    generated = {"tsdiff": fake}
-    for name, fn in SYNTHESIS_BASELINES.items():
-        generated[name] = fn(real, len(real), seed=args.seed)
+    generated = generate(args, real, notes, seq_len=real.shape[1])
     hr_real = M.heart_rates(real, rate)
     low_hr, high_hr = np.nanmin(hr_real), np.nanmax(hr_real)
     notes[f"heart rate (beats per minute, R peaks of lead {names[0]}), real"] = (
