@@ -43,8 +43,12 @@ def load_stocks(source, reverse: bool = False) -> pd.DataFrame:
     df = df[STOCK_COLUMNS].astype(np.float64)
     if df.isna().any().any():
         raise ValueError(f"{name}: {int(df.isna().sum().sum())} missing values; the benchmark file has none")
-    if isinstance(df.index, pd.DatetimeIndex) and not (df.index.is_monotonic_increasing and df.index.is_unique):
-        raise ValueError(f"{name}: dates are not sorted oldest first, or repeat")
+    if isinstance(df.index, pd.DatetimeIndex):
+        if not df.index.is_monotonic_increasing:
+            raise ValueError(f"{name}: dates are not sorted oldest first")
+        if not df.index.is_unique:
+            repeated = df.index[df.index.duplicated()].unique()
+            raise ValueError(f"{name}: {len(repeated)} dates repeat, first {repeated[0].date()}")
     df = df.reset_index(drop=True)
     return df.iloc[::-1].reset_index(drop=True) if reverse else df
 
