@@ -118,6 +118,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
     val_in, val_truth, val_mask = case["val"]
     imp = DiffusionImputer(
         preset=args.preset,
+        model_options=args.model_options,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -263,6 +264,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-decay", default="step")
     p.add_argument("--ema", type=float, default=None)
+    p.add_argument(
+        "--model-options",
+        type=json.loads,
+        default=None,
+        help='CSDI options as JSON, e.g. \'{"interpolated_input": true}\'',
+    )
     p.add_argument("--samples", type=int, default=20)
     p.add_argument("--sampler", default="ddim")
     p.add_argument("--steps", type=int, default=10)

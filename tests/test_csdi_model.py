@@ -1,8 +1,10 @@
+import numpy as np
 import pytest
 import torch
 
 from tsdiff.core import Condition
 from tsdiff.models import CSDIDenoiser, build_model
+from tsdiff.models.csdi import interpolate_observed
 
 
 def _inputs(b=3, k=5, l=7, seed=0):
@@ -21,9 +23,9 @@ def test_reference_preset_has_the_reference_parameter_count():
     assert sum(p.numel() for p in model.parameters()) == 414_065  # ermongroup/CSDI at K = 35
 
 
-@pytest.mark.parametrize("attention", ["softmax", "linear"])
-def test_output_shape_and_masked_inputs_are_ignored(attention):
-    model = CSDIDenoiser.preset("small", n_features=5, attention=attention).eval()
+@pytest.mark.parametrize("attention, interpolated", [("softmax", False), ("linear", False), ("softmax", True)])
+def test_output_shape_and_masked_inputs_are_ignored(attention, interpolated):
+    model = CSDIDenoiser.preset("small", n_features=5, attention=attention, interpolated_input=interpolated).eval()
     torch.nn.init.normal_(model.output.weight)  # the zero-initialised output would hide everything
     x, t, cond = _inputs()
     out = model(x, t, cond)
@@ -86,3 +88,21 @@ def test_attention_with_dropout_is_unbiased_and_exact_without_dropout():
     q.requires_grad_(True)
     attention_with_dropout(q, k, v, 0.1).sum().backward()
     assert torch.isfinite(q.grad).all() and q.grad.abs().sum() > 0
+
+
+def test_interpolate_observed_matches_numpy_interp():
+    g = torch.Generator().manual_seed(1)
+    values = torch.randn(4, 3, 9, generator=g)
+    mask = torch.rand(4, 3, 9, generator=g) < 0.35
+    mask[0, 0] = False  # a row without observations -> 0
+    mask[1, 1] = False
+    mask[1, 1, 4] = True  # a single observation -> constant
+    pos = torch.cumsum(torch.rand(4, 9, generator=g) + 0.1, dim=1)  # irregular, increasing time points
+    out = interpolate_observed(torch.where(mask, values, 0.0), mask, pos)
+    for b in range(4):
+        for k in range(3):
+            m = mask[b, k].numpy()
+            expected = (
+                np.interp(pos[b].numpy(), pos[b].numpy()[m], values[b, k].numpy()[m]) if m.any() else np.zeros(9)
+            )
+            np.testing.assert_allclose(out[b, k].numpy(), expected, rtol=1e-5, atol=1e-6)

@@ -90,6 +90,15 @@ def test_save_load_round_trip(fitted, tmp_path):
         DiffusionImputer.load(other)
 
 
+def test_interpolated_input_option_survives_save_and_load(tmp_path):
+    x = _windows()
+    imp = DiffusionImputer(**FAST, model_options={"interpolated_input": True}).fit(x)
+    assert imp.model_.input_proj.in_features == 3  # observed, noisy, interpolated
+    loaded = DiffusionImputer.load(imp.save(tmp_path / "interp.pt"), progress=False)
+    assert loaded.model_.config.interpolated_input
+    np.testing.assert_array_equal(loaded.transform(x[:4]), imp.transform(x[:4]))
+
+
 def test_bad_input_is_named(fitted):
     x = _windows()
     bad = x.copy()

@@ -38,7 +38,9 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
     Parameters (all set at construction; sampling ones can be changed later with ``set_params``)
     seq_len          window length used to cut (T, K) arrays and DataFrames (N, L, K windows keep their own L)
     preset           CSDI size: "reference" (0.41 M parameters at K = 35) or "small"
-    model_options    overrides of ``CSDIConfig`` fields (e.g. {"attention": "linear"})
+    model_options    overrides of ``CSDIConfig`` fields (e.g. {"attention": "linear"}, or
+                     {"interpolated_input": True}: the observations linearly interpolated along time as a third
+                     input channel, which speeds up training on a CPU budget; see the README)
     schedule, n_diffusion_steps, schedule_options
                      the noise schedule (CSDI: "quadratic", 50 steps, betas 1e-4 .. 0.5)
     mask_strategy    training masks: "random", "historical", "mix", "block" or "forecast" (hide the last
