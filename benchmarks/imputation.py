@@ -268,7 +268,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--model-options",
         type=json.loads,
         default=None,
-        help='CSDI options as JSON, e.g. \'{"interpolated_input": true}\'',
+        help="CSDI options as JSON, e.g. '{\"interpolated_input\": true}'",
     )
     p.add_argument("--samples", type=int, default=20)
     p.add_argument("--sampler", default="ddim")

@@ -102,7 +102,5 @@ def test_interpolate_observed_matches_numpy_interp():
     for b in range(4):
         for k in range(3):
             m = mask[b, k].numpy()
-            expected = (
-                np.interp(pos[b].numpy(), pos[b].numpy()[m], values[b, k].numpy()[m]) if m.any() else np.zeros(9)
-            )
+            expected = np.interp(pos[b].numpy(), pos[b].numpy()[m], values[b, k].numpy()[m]) if m.any() else np.zeros(9)
             np.testing.assert_allclose(out[b, k].numpy(), expected, rtol=1e-5, atol=1e-6)
