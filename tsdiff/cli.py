@@ -19,6 +19,7 @@ IMPUTE_DEFAULTS = dict(
     n_samples=20,
     sampler="ddim",
     sample_steps=10,
+    model_options={"interpolated_input": True},  # linear interpolation as an input channel: faster to train
 )
 
 
@@ -79,7 +80,9 @@ def _forecast(args) -> int:
     if args.model and Path(args.model).exists():
         model = DiffusionImputer.load(args.model, **overrides)
     else:
-        params = {k: v for k, v in IMPUTE_DEFAULTS.items() if k not in ("seq_len", "n_samples")}
+        # the forecaster keeps the two-channel model: the interpolated input was measured for imputation only
+        skip = ("seq_len", "n_samples", "model_options")
+        params = {k: v for k, v in IMPUTE_DEFAULTS.items() if k not in skip}
         params.update(overrides, seed=args.seed)
         if args.epochs is not None:
             params["epochs"] = args.epochs
