@@ -1,6 +1,5 @@
 """benchmarks/imputation.py's scoring of a saved model over several sampler settings (``--model``, ``--sweep``)."""
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -40,11 +39,11 @@ def test_saved_model_is_scored_once_per_sweep_setting(tmp_path):
     case = _case()
     model = tmp_path / "imputer.pt"
     DiffusionImputer(preset="small", epochs=2, batch_size=8, progress=False).fit(case["train"]).save(model)
-    args = argparse.Namespace(
-        baselines=["linear"], preset="small", epochs=0, batch_size=8, lr=1e-3, lr_decay="step", ema=None,
-        samples=4, sampler="ddpm", steps=None, max_rows=None, compile=None, progress=False, curve_points=0,
-        model=str(model), sweep=[("ddim", 3, 4), ("dpmpp_2m", 2, 3)], peers=[],
-    )  # fmt: skip
+    args = bench.parse_args(
+        ["--baselines", "linear", "--epochs", "0", "--batch-size", "8", "--samples", "4", "--sampler", "ddpm"]
+        + ["--curve-points", "0", "--model", str(model), "--sweep", "ddim:3:4", "dpmpp_2m:2:3"]
+    )
+    args.steps = None  # the sampler's default
     lines = bench.run_case(args, case, tmp_path)
     rows = [line for line in lines if line.startswith("| tsdiff")]
     assert len(rows) == 2
