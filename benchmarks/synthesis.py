@@ -93,11 +93,12 @@ def generate(args, real: np.ndarray, notes: dict, labels=None, what: str = "wind
     ``labels`` are given to tsdiff)."""
     from tsdiff.tasks.synthesize import Synthesizer
 
+    sampling = {k: v for k, v in {"sampler": args.sampler, "sample_steps": args.sample_steps}.items() if v}
     if args.model:
-        synth = Synthesizer.load(args.model, progress=False)
+        synth = Synthesizer.load(args.model, progress=False, **sampling)
     else:
         options = {"max_steps": args.max_steps} if args.max_steps else {}
-        synth = Synthesizer(seed=args.seed, **defaults, **options)
+        synth = Synthesizer(seed=args.seed, **defaults, **options, **sampling)
         start = time.perf_counter()
         synth.fit(real, labels=labels)
         notes["tsdiff training"] = f"{time.perf_counter() - start:.0f} s ({synth.max_steps} steps, 2-core CPU)"
@@ -227,18 +228,23 @@ def ecg_strips(args) -> tuple[np.ndarray, dict, dict, dict]:
     return real, generated, notes, {"names": names, "paper": {}}
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=["stocks", *ARCH_PRICES, "ecg", *STRIPS], default="stocks")
     p.add_argument("--data", help="dataset folder (default ../shared/data/<dataset>)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--max-steps", type=int, help="training steps of the Synthesizer (default: its default)")
+    p.add_argument("--sampler", help="tsdiff's sampler (default: the Synthesizer's, ddim)")
+    p.add_argument("--sample-steps", type=int, help="tsdiff's sampler steps (default: the Synthesizer's, 50)")
     p.add_argument("--model", help="a saved Synthesizer to score instead of training one")
     p.add_argument("--save", help="save the trained Synthesizer here")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     task = ecg if args.dataset == "ecg" else ecg_strips if args.dataset in STRIPS else stocks
     real, generated, notes, info = task(args)
     scores = score_all(real, generated, args.runs, args.seed)
