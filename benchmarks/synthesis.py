@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tsdiff.baselines.synthesis import SYNTHESIS_BASELINES  # noqa: E402
+from tsdiff.core.samplers import SAMPLERS  # noqa: E402
 from tsdiff.metrics import synthesis as M  # noqa: E402
 
 PAPER_STOCKS = {  # context-FID, correlational, discriminative, predictive (Diffusion-TS, Table 1)
@@ -234,7 +235,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data", help="dataset folder (default ../shared/data/<dataset>)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--max-steps", type=int, help="training steps of the Synthesizer (default: its default)")
-    p.add_argument("--sampler", help="tsdiff's sampler (default: the Synthesizer's, ddim)")
+    p.add_argument("--sampler", choices=sorted(SAMPLERS), help="tsdiff's sampler (default: the Synthesizer's, ddim)")
     p.add_argument("--sample-steps", type=int, help="tsdiff's sampler steps (default: the Synthesizer's, 50)")
     p.add_argument("--model", help="a saved Synthesizer to score instead of training one")
     p.add_argument("--save", help="save the trained Synthesizer here")
