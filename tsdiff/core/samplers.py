@@ -88,6 +88,13 @@ def _reverse_sde_step(x, x0, sigma, sigma_next, generator):
     return x + dvar * score + math.sqrt(dvar) * _noise(x, generator)
 
 
+# Heun corrects a step only where the noise level falls by less than this factor: its trapezoid multiplies the
+# change in the x0 estimate over the step by sigma / sigma_next, so across a large drop (the first trailing step of
+# a cosine schedule goes from sigma 10^4 to 16) it amplifies errors instead of cancelling them; there the Euler step
+# is kept, which is exact when the x0 estimate is constant over the step (the DDIM step).
+MAX_HEUN_RATIO = 10.0
+
+
 def heun(
     D,
     x,
@@ -101,7 +108,8 @@ def heun(
 ):
     """Heun's second-order method on the probability-flow ODE dx/dsigma = (x - D(x, sigma)) / sigma, with optional
     stochastic churn (Karras et al. 2022, Alg. 2): before each step, noise is added to raise sigma by a factor
-    1 + gamma, gamma = min(s_churn / n, sqrt(2) - 1) for sigma in [s_tmin, s_tmax]."""
+    1 + gamma, gamma = min(s_churn / n, sqrt(2) - 1) for sigma in [s_tmin, s_tmax]. Steps to sigma 0, and steps where
+    sigma falls by more than ``MAX_HEUN_RATIO``, stay Euler steps."""
     n = len(sigmas) - 1
     for i in range(n):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
@@ -112,7 +120,7 @@ def heun(
         x0 = D(x, sigma_hat)
         d = (x - x0) / sigma_hat
         x_next = x + (sigma_next - sigma_hat) * d  # Euler step
-        if sigma_next > 0:  # second-order correction (trapezoid)
+        if sigma_next > sigma_hat / MAX_HEUN_RATIO:  # second-order correction (trapezoid)
             d_next = (x_next - D(x_next, sigma_next)) / sigma_next
             x_next = x + (sigma_next - sigma_hat) * 0.5 * (d + d_next)
         x = x_next
