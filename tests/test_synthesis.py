@@ -196,6 +196,34 @@ def test_synthesizer_numpy_in_numpy_out_and_save_load(tmp_path):
     assert np.isfinite(free).all() and not np.array_equal(free, fake)
 
 
+def test_quantile_scaling_spreads_a_heavy_tail_and_inverts(tmp_path):
+    real = ar1_windows(n=64, length=12)
+    real[..., 1] = np.exp(2.0 * real[..., 1])  # a log-normal feature, like trading volume
+    real[:10, :, 1] = 0.0  # a value held by many points (tied knots)
+    synth = Synthesizer(seq_len=12, scaling="quantile", n_quantiles=50, progress=False, **TINY)
+    synth._fit_scaling(real)
+    z = synth._scale(real)
+    assert z.min() >= -1 and z.max() <= 1
+    assert abs(np.median(z[..., 1][real[..., 1] > 0])) < 0.3  # min-max would put the median near -1
+    held = z[:10, :, 1]
+    assert np.allclose(held, held.flat[0]) and -1 < held.flat[0] < -0.5  # the middle of the tied probabilities
+    distinct = real[10:]  # round trip wherever the knots are not tied
+    np.testing.assert_allclose(synth._unscale(synth._scale(distinct)), distinct, rtol=1e-9, atol=1e-12)
+    with_gap = real[:2].copy()
+    with_gap[0, 3, 0] = np.nan
+    assert np.isnan(synth._scale(with_gap)[0, 3, 0])
+
+    synth.fit(real)
+    fake = synth.sample(5, seed=1)
+    lo, hi = real.min((0, 1)), real.max((0, 1))
+    assert (fake >= lo).all() and (fake <= hi).all()
+    again = Synthesizer.load(synth.save(tmp_path / "q.pt"))
+    np.testing.assert_array_equal(again.knots_, synth.knots_)
+    np.testing.assert_array_equal(again.sample(5, seed=1), fake)
+    with pytest.raises(ValueError, match="scaling must be"):
+        Synthesizer(seq_len=12, scaling="log", progress=False, **TINY).fit(real)
+
+
 def test_synthesizer_dataframe_in_dataframe_out_and_prefix_kept():
     rng = np.random.default_rng(0)
     df = pd.DataFrame(

@@ -60,6 +60,10 @@ class Synthesizer:
                           ceil(sqrt(n_largest / n_class)) times (square-root balancing: rare classes are seen more
                           often without being copied as often as full balancing would)
     guidance_scale        default scale at sampling: 1 = the conditional model, > 1 sharper classes
+    scaling               how each feature is mapped to [-1, 1] for the network: "minmax" (its training range,
+                          as Diffusion-TS) or "quantile" (its empirical CDF on ``n_quantiles`` knots, so that a
+                          heavy-tailed feature such as trading volume spreads over the range like the others: the
+                          quantile transform of TabDDPM, Kotelnikov et al. 2023; samples stay in the training range)
     sampler, sample_steps the core sampler and its number of steps
     resample              RePaint repeats per step when sampling with a prefix or observed points
     clip_denoised         clip the sampler's x0 estimates to the training range ([-1, 1] after scaling)
@@ -89,6 +93,8 @@ class Synthesizer:
         label_dropout: float = 0.1,
         balance_classes: bool = False,
         guidance_scale: float = 1.0,
+        scaling: str = "minmax",
+        n_quantiles: int = 1000,
         sampler: str = "ddim",
         sample_steps: int | None = 50,
         resample: int = 0,
@@ -113,7 +119,7 @@ class Synthesizer:
             sample_steps,
             resample,
         )
-        self.clip_denoised = clip_denoised
+        self.clip_denoised, self.scaling, self.n_quantiles = clip_denoised, scaling, n_quantiles
         self.max_batch, self.device, self.seed, self.progress = max_batch, device, seed, progress
         self.amp, self.compile = amp, compile
 
@@ -144,11 +150,37 @@ class Synthesizer:
             raise ValueError("X holds +/-inf; use NaN for missing values")
         return values, columns
 
-    def _scale(self, values: np.ndarray) -> np.ndarray:
-        return 2.0 * (values - self.low_) / (self.high_ - self.low_) - 1.0  # [low, high] -> [-1, 1]
+    def _scale(self, values: np.ndarray) -> np.ndarray:  # (..., K) data units -> [-1, 1]; NaN stays NaN
+        if self.knots_ is None:
+            return 2.0 * (values - self.low_) / (self.high_ - self.low_) - 1.0  # [low, high] -> [-1, 1]
+        probs = np.linspace(0.0, 1.0, len(self.knots_))
+        u = np.empty_like(values)
+        for j, knots in enumerate(self.knots_.T):
+            # tied knots (a value held by many points): the mean of the interpolations from either side
+            up = np.interp(values[..., j], knots, probs)
+            down = 1.0 - np.interp(-values[..., j], -knots[::-1], probs)
+            u[..., j] = np.where(np.isnan(values[..., j]), np.nan, 0.5 * (up + down))
+        return 2.0 * u - 1.0
 
-    def _unscale(self, z: np.ndarray) -> np.ndarray:
-        return (z + 1.0) / 2.0 * (self.high_ - self.low_) + self.low_
+    def _unscale(self, z: np.ndarray) -> np.ndarray:  # (..., K) [-1, 1] -> data units
+        if self.knots_ is None:
+            return (z + 1.0) / 2.0 * (self.high_ - self.low_) + self.low_
+        probs = np.linspace(0.0, 1.0, len(self.knots_))
+        columns = [np.interp((z[..., j] + 1.0) / 2.0, probs, knots) for j, knots in enumerate(self.knots_.T)]
+        return np.stack(columns, axis=-1)
+
+    def _fit_scaling(self, values: np.ndarray) -> None:
+        """low_, high_ (K,) and, for quantile scaling, knots_ (n_quantiles, K): the quantiles at evenly spaced
+        probabilities of each feature's observed training values."""
+        if self.scaling not in ("minmax", "quantile"):
+            raise ValueError(f"scaling must be 'minmax' or 'quantile', got {self.scaling!r}")
+        self.low_, self.high_ = np.nanmin(values, axis=(0, 1)), np.nanmax(values, axis=(0, 1))
+        self.knots_ = None
+        if self.scaling == "quantile":
+            if self.n_quantiles < 2:
+                raise ValueError(f"n_quantiles must be at least 2, got {self.n_quantiles}")
+            flat = values.reshape(-1, values.shape[-1])
+            self.knots_ = np.nanquantile(flat, np.linspace(0.0, 1.0, self.n_quantiles), axis=0)  # (Q, K)
 
     def _label_ids(self, labels, n: int) -> np.ndarray:
         labels = np.asarray(labels)
@@ -174,7 +206,7 @@ class Synthesizer:
         seen = obs.reshape(-1, k).sum(0)
         if (seen == 0).any():
             raise ValueError(f"features {np.where(seen == 0)[0].tolist()} have no observed value")
-        self.low_, self.high_ = np.nanmin(values, axis=(0, 1)), np.nanmax(values, axis=(0, 1))
+        self._fit_scaling(values)
         constant = np.where(self.high_ <= self.low_)[0]
         if len(constant):
             names = [columns[i] for i in constant] if columns else constant.tolist()
@@ -372,6 +404,7 @@ class Synthesizer:
             "params": self.get_params(),
             "low": self.low_.tolist(),
             "high": self.high_.tolist(),
+            "knots": None if self.knots_ is None else self.knots_.tolist(),
             "columns": self.columns_,
             "classes": self.classes_,
             "seq_len": self.seq_len_,
@@ -395,6 +428,7 @@ class Synthesizer:
         self.model_.eval()
         self.schedule_ = Schedule.from_dict(state["schedule"])
         self.low_, self.high_ = np.asarray(state["low"]), np.asarray(state["high"])
+        self.knots_ = None if state.get("knots") is None else np.asarray(state["knots"])
         self.columns_, self.classes_ = state["columns"], state["classes"]
         self.seq_len_, self.n_features_in_ = int(state["seq_len"]), len(self.low_)
         return self
