@@ -98,7 +98,7 @@ def generate(args, real: np.ndarray, notes: dict, labels=None, what: str = "wind
     if args.model:
         synth = Synthesizer.load(args.model, progress=False, **sampling)
     else:
-        options = {"max_steps": args.max_steps} if args.max_steps else {}
+        options = {k: v for k, v in {"max_steps": args.max_steps, "scaling": args.scaling}.items() if v}
         synth = Synthesizer(seed=args.seed, **defaults, **options, **sampling)
         start = time.perf_counter()
         synth.fit(real, labels=labels)
@@ -237,6 +237,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-steps", type=int, help="training steps of the Synthesizer (default: its default)")
     p.add_argument("--sampler", choices=sorted(SAMPLERS), help="tsdiff's sampler (default: the Synthesizer's, ddim)")
     p.add_argument("--sample-steps", type=int, help="tsdiff's sampler steps (default: the Synthesizer's, 50)")
+    p.add_argument("--scaling", choices=["minmax", "quantile"], help="the Synthesizer's scaling (default: its own)")
     p.add_argument("--model", help="a saved Synthesizer to score instead of training one")
     p.add_argument("--save", help="save the trained Synthesizer here")
     p.add_argument("--seed", type=int, default=0)

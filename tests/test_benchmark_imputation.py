@@ -29,6 +29,7 @@ def _case(seed=0):
         "truth": windows[32:],
         "mask": target[32:],
         "val": (inputs[32:34], windows[32:34], target[32:34]),
+        "calib": (np.where(np.isnan(obs[:32]), np.nan, windows[:32]), target[:32]),
         "fit": {},
         "strategy": "random",
         "unit": "z-units",
@@ -65,3 +66,19 @@ def test_sweep_argument_parses_sampler_steps_samples():
     for bad in (["--peers", "gru"], ["--peers", "saits:0"], ["--sweep", "ddim:10"], ["--sweep", "ddim:x:5"]):
         with pytest.raises(SystemExit):
             bench.parse_args(bad)
+
+
+def test_calibrate_adds_a_calibrated_row_per_setting(tmp_path):
+    case = _case(seed=1)
+    model = tmp_path / "imputer.pt"
+    imputer = DiffusionImputer(preset="small", epochs=2, batch_size=8, clip_denoised=False, progress=False)
+    imputer.fit(case["train"]).save(model)  # unclipped: two epochs leave draws pinned to the clipping bounds
+    args = bench.parse_args(
+        ["--baselines", "linear", "--samples", "5", "--sampler", "ddim", "--steps", "3", "--curve-points", "0"]
+        + ["--model", str(model), "--calibrate", "20"]
+    )
+    rows = [line for line in bench.run_case(args, case, tmp_path) if line.startswith("| tsdiff")]
+    assert len(rows) == 2 and "calibrated on 20 validation windows" in rows[1] and "calibrated" not in rows[0]
+    (mae0, crps0, cov0), (mae1, crps1, cov1) = [[float(row.split("|")[k]) for k in (2, 4, 5)] for row in rows]
+    assert mae0 == mae1  # rescaling about the median leaves the median (of an odd number of draws: torch's)
+    assert (crps0, cov0) != (crps1, cov1)

@@ -153,3 +153,71 @@ def test_xarray_in_xarray_out(fitted):
     obs = ~np.isnan(ds["v1"].values)
     assert np.array_equal(out_ds["v1"].values[obs], ds["v1"].values[obs])
     fitted.seq_len = None
+
+
+def test_calibrate_fits_spread_factors_and_keeps_observed_values(fitted, tmp_path):
+    imp = DiffusionImputer.load(fitted.save(tmp_path / "fitted.pt"), progress=False, n_samples=8)
+    assert imp.spread_scale_ is None
+    held_out = _windows(n=40, seed=4)
+    before = held_out.copy()
+    imp.calibrate(held_out, fraction=0.2)
+    assert np.array_equal(held_out, before, equal_nan=True)
+    scale = imp.spread_scale_
+    assert scale.shape == (3,) and np.all(np.isfinite(scale)) and np.all(scale > 0)
+    info = imp.calibration_
+    assert info["targets"] > 50 and info["coverage_after"] >= 0.9  # conformal: at least the level in sample
+    x = _windows(n=6, seed=5)
+    raw, cal = fitted.sample(x, n_samples=8), imp.sample(x, n_samples=8)
+    obs = ~np.isnan(x)
+    assert np.array_equal(cal[:, 0][obs], x[obs])
+    np.testing.assert_allclose(np.median(cal, 1), np.median(raw, 1))  # the same draws, rescaled about the median
+    dev_raw = np.abs(raw - np.median(raw, 1, keepdims=True)).sum(axis=(0, 1, 2))
+    dev_cal = np.abs(cal - np.median(cal, 1, keepdims=True)).sum(axis=(0, 1, 2))
+    np.testing.assert_allclose(dev_cal, dev_raw * scale, rtol=1e-9)
+    loaded = DiffusionImputer.load(imp.save(tmp_path / "calibrated.pt"), progress=False)
+    np.testing.assert_array_equal(loaded.spread_scale_, scale)
+    np.testing.assert_array_equal(loaded.sample(x, n_samples=8), cal)
+
+
+def test_calibrate_names_bad_target_masks(fitted):
+    x = _windows(n=20, seed=6)
+    with pytest.raises(ValueError, match="shape"):
+        fitted.calibrate(x, target_mask=np.ones((2, 2), dtype=bool))
+    with pytest.raises(ValueError, match="boolean"):
+        fitted.calibrate(x, target_mask=np.ones(x.shape))
+    with pytest.raises(ValueError, match="missing in X"):
+        fitted.calibrate(x, target_mask=np.isnan(x))
+    with pytest.raises(ValueError, match="fraction"):
+        fitted.calibrate(x, fraction=0.0)
+
+
+def test_calibration_fraction_holds_values_out_of_training_and_calibrates_on_them(monkeypatch):
+    import tsdiff.tasks.impute as impute_module
+
+    shares = []
+
+    def spy(model, data, *args, **kwargs):  # the share of observed values in the training windows
+        shares.append(float(data[1].float().mean()))
+        return real_train(model, data, *args, **kwargs)
+
+    real_train = impute_module.train
+    monkeypatch.setattr(impute_module, "train", spy)
+    idx = pd.date_range("2024-01-01", periods=240, freq="h")
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({"a": np.sin(np.arange(240) / 5), "b": np.cos(np.arange(240) / 7)}, index=idx)
+    df = df.mask(rng.random(df.shape) < 0.1)
+    before = df.copy()
+    seen = []
+    imp = DiffusionImputer(seq_len=24, calibration_fraction=0.2, **{**FAST, "n_samples": 9})
+    imp.fit(df, callback=lambda step, loss: seen.append(step))
+    pd.testing.assert_frame_equal(df, before)
+    info = imp.calibration_
+    assert 60 < info["targets"] < 130  # about 20% of the ~430 observed values
+    assert imp.spread_scale_.shape == (2,) and info["coverage_after"] >= 0.9
+    out = imp.transform(df)
+    pd.testing.assert_frame_equal(out[df.notna()], df[df.notna()])  # held-out values come back as given
+    plain = DiffusionImputer(seq_len=24, **{**FAST, "n_samples": 9}).fit(df)
+    assert plain.spread_scale_ is None and len(seen) > 0
+    assert abs(shares[0] - 0.8 * shares[1]) < 0.05  # 20% of the observed values were held out of training
+    with pytest.raises(ValueError, match="calibration_fraction"):
+        DiffusionImputer(calibration_fraction=0.7, **FAST).fit(_windows())

@@ -4,6 +4,7 @@
     X_filled = imputer.transform(X)                           # gaps filled with the median of the samples
     draws = imputer.sample(X, n_samples=100)                  # every draw
     bands = imputer.predict_quantiles(X, q=(0.05, 0.5, 0.95))
+    imputer.calibrate(X_valid)                                # optional: conformal spread factors per feature
 
 Training follows CSDI: each window hides part of its observed values (``mask_strategy``) and the model learns to
 recover them given the rest; at prediction time every observed value is given and every missing one is drawn.
@@ -20,11 +21,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
 from ..accel import autocast, compile_model, rows_per_call
+from ..calibration import rescale_spread, spread_scale
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core import Condition, Schedule, denoising_loss, get_schedule, sample
 from ..data.adapters import sliding_windows, to_windows
 from ..data.masks import MASK_STRATEGIES, training_mask
 from ..data.scaling import FeatureScaler
+from ..metrics import interval_coverage
 from ..models import build_model
 from ..models.csdi import PRESETS, CSDIDenoiser
 from ..training import TrainConfig, resolve_device, train
@@ -55,6 +58,10 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
     clip_denoised    clip the sampler's x0 estimates to the training range (+-10% of its width) per feature
     train_stride     for a (T, K) series or DataFrame: train on windows every ``train_stride`` rows (overlapping;
                      default seq_len // 4) rather than only the consecutive ones
+    calibration_fraction
+                     > 0: ``fit`` holds this share of the observed values out of training (at random) and, after
+                     training, calls ``calibrate`` on them: conformal spread factors for the 90% interval
+                     (default 0: off; see ``calibrate``)
     device, seed, progress
     amp, compile     GPU fast path (``tsdiff.accel``): bf16 autocast on CUDA for training and sampling, and an
                      optional ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
@@ -85,6 +92,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         clip_denoised: bool = True,
         train_stride: int | None = None,
         horizon: int | None = None,
+        calibration_fraction: float = 0.0,
         device: str | None = None,
         amp: bool = True,
         compile: str | None = None,
@@ -114,6 +122,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.clip_denoised = clip_denoised
         self.train_stride = train_stride
         self.horizon = horizon
+        self.calibration_fraction = calibration_fraction
         self.device = device
         self.seed = seed
         self.progress = progress
@@ -135,13 +144,23 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             raise ValueError(f"mask_strategy must be one of {MASK_STRATEGIES}, got {self.mask_strategy!r}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
+        if not 0.0 <= self.calibration_fraction < 0.5:
+            raise ValueError(f"calibration_fraction must lie in [0, 0.5), got {self.calibration_fraction}")
         windows = to_windows(X, self.seq_len)
-        values = windows.values  # (N, L, K)
+        held = None  # (N, L, K) observed values held out of training for calibrate()
+        if self.calibration_fraction > 0:
+            rng = np.random.default_rng(self.seed + 1)
+            held = ~np.isnan(windows.values) & (rng.random(windows.values.shape) < self.calibration_fraction)
+        values = windows.values if held is None else np.where(held, np.nan, windows.values)  # (N, L, K)
         if windows.series is not None:
             stride = self.train_stride or max(1, windows.values.shape[1] // 4)
-            values = sliding_windows(windows.series, windows.values.shape[1], stride)
+            series = windows.series  # (T, K): the windows hold it in order, padded with NaN at the end
+            if held is not None:
+                series = np.where(held.reshape(-1, series.shape[1])[: len(series)], np.nan, series)
+            values = sliding_windows(series, windows.values.shape[1], stride)
         self.columns_ = windows.columns
         self.labeled_ = not isinstance(X, np.ndarray)
+        self.spread_scale_ = None  # set by calibrate()
         self.n_features_in_ = values.shape[2]
         self.seq_len_ = values.shape[1]
         self.scaler_ = FeatureScaler.fit(values, self.columns_)
@@ -196,6 +215,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         if self.train_result_.ema is not None:
             self.train_result_.ema.copy_to(self.model_)
         self.model_.eval()
+        if held is not None:
+            self._calibrate(windows.values, held)
         return self
 
     def _patterns(self, patterns) -> torch.Tensor:
@@ -269,6 +290,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         bar.close()
         out *= self.scaler_.std  # to data units in place: the draws are the largest array here (N S L K float64)
         out += self.scaler_.mean
+        if getattr(self, "spread_scale_", None) is not None and n_samples > 1:
+            rescale_spread(out, self.spread_scale_)
         observed = ~np.isnan(values)[:, None]  # (N, 1, L, K)
         np.copyto(out, np.broadcast_to(values[:, None], out.shape), where=observed)  # observed values as given
         return out
@@ -300,6 +323,47 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         missing = np.isnan(windows.values)
         return {v: windows.restore(np.where(missing, b, windows.values)) for v, b in zip(levels, bands)}
 
+    def calibrate(self, X, target_mask=None, *, fraction: float = 0.1, level: float = 0.9, min_targets: int = 50):
+        """Fit ``spread_scale_`` (K,) on held-out data by split conformal prediction (``tsdiff.calibration``).
+
+        The entries of ``target_mask`` (bool, X's shape; default: a random ``fraction`` of X's observed values,
+        seeded by ``seed``) are hidden, ``n_samples`` draws are made with the current sampler, and for each
+        feature the factor is found by which the draws' spread about their median must grow (or shrink) for the
+        central ``level`` interval to cover ``level`` of the hidden values (features with fewer than
+        ``min_targets`` of them share the pooled factor). Every later draw (``sample``, ``transform``,
+        ``predict_quantiles``) is rescaled by it: medians and observed values do not change. Use data the model was
+        not trained on, hidden the way the real gaps fall, and the sampler and number of samples you will predict
+        with. ``calibration_`` records the coverage before and after on these targets. Returns self."""
+        windows = self._check_fitted_input(X)
+        values = windows.values  # (N, L, K)
+        observed = ~np.isnan(values)
+        if target_mask is None:
+            if not 0.0 < fraction < 1.0:
+                raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
+            target = observed & (np.random.default_rng(self.seed).random(values.shape) < fraction)
+        else:
+            mask = np.asarray(target_mask)
+            if mask.shape != np.shape(values if windows.series is None else windows.series):
+                raise ValueError(f"target_mask must have X's shape, got {mask.shape}")
+            if mask.dtype != bool:
+                raise ValueError(f"target_mask must be boolean (True = hide and score), got dtype {mask.dtype}")
+            target = to_windows(mask.astype(float), values.shape[1]).values == 1  # cut as X was
+            if (target & ~observed).any():
+                raise ValueError(f"target_mask marks {int((target & ~observed).sum())} entries that are missing in X")
+        return self._calibrate(values, target, level, min_targets)
+
+    def _calibrate(self, values: np.ndarray, target: np.ndarray, level: float = 0.9, min_targets: int = 50):
+        """``calibrate`` on windows (N, L, K) in data units and the bool (N, L, K) targets to hide and score."""
+        self.spread_scale_ = None
+        draws = self._draw(np.where(target, np.nan, values), self.n_samples)  # (N, S, L, K)
+        scale = spread_scale(draws, values, target, level, min_targets)
+        before = _coverage(draws, values, target, level)
+        self.spread_scale_ = scale
+        after = _coverage(rescale_spread(draws, scale), values, target, level)
+        self.calibration_ = {"level": level, "targets": int(target.sum()), "coverage_before": before,
+                             "coverage_after": after}  # fmt: skip
+        return self
+
     # --- persistence -----------------------------------------------------------------------------------------
     def _meta(self) -> dict:
         return {
@@ -311,6 +375,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             "labeled": self.labeled_,
             "params": self.get_params(),
             "seq_len": self.seq_len_,
+            "spread_scale": None if self.spread_scale_ is None else [float(v) for v in self.spread_scale_],
         }
 
     def save(self, path: str | Path) -> Path:
@@ -336,4 +401,15 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.labeled_ = bool(state.get("labeled", True))
         self.n_features_in_ = len(self.columns_)
         self.seq_len_ = int(state["seq_len"])
+        scale = state.get("spread_scale")  # absent in checkpoints written before calibrate() existed
+        self.spread_scale_ = None if scale is None else np.asarray(scale, dtype=np.float64)
+        if self.spread_scale_ is not None and self.spread_scale_.shape != (self.n_features_in_,):
+            raise CheckpointError(f"{path}: spread_scale has {self.spread_scale_.shape} entries for "
+                                  f"{self.n_features_in_} features")  # fmt: skip
         return self
+
+
+def _coverage(draws: np.ndarray, truth: np.ndarray, mask: np.ndarray, level: float) -> float:
+    """``metrics.interval_coverage`` of draws (N, S, L, K) on the masked entries of truth (N, L, K)."""
+    samples = torch.from_numpy(draws.transpose(1, 0, 2, 3))
+    return interval_coverage(samples, torch.from_numpy(np.nan_to_num(truth)), torch.from_numpy(mask), level)
