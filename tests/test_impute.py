@@ -221,3 +221,9 @@ def test_calibration_fraction_holds_values_out_of_training_and_calibrates_on_the
     assert abs(shares[0] - 0.8 * shares[1]) < 0.05  # 20% of the observed values were held out of training
     with pytest.raises(ValueError, match="calibration_fraction"):
         DiffusionImputer(calibration_fraction=0.7, **FAST).fit(_windows())
+
+
+def test_calibration_fraction_too_small_warns_and_leaves_the_spread():
+    with pytest.warns(UserWarning, match="too few"):
+        imp = DiffusionImputer(calibration_fraction=0.01, **FAST).fit(_windows(n=6))
+    assert imp.spread_scale_ is None and hasattr(imp, "model_")

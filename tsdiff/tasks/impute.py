@@ -13,6 +13,7 @@ Observed values come back exactly as given (bit for bit), in the caller's type.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -216,7 +217,10 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             self.train_result_.ema.copy_to(self.model_)
         self.model_.eval()
         if held is not None:
-            self._calibrate(windows.values, held)
+            try:
+                self._calibrate(windows.values, held)
+            except ValueError as err:  # too few held-out values, or no spread: keep the trained model, say why
+                warnings.warn(f"calibration_fraction: the spread was left uncalibrated: {err}", stacklevel=2)
         return self
 
     def _patterns(self, patterns) -> torch.Tensor:
