@@ -227,3 +227,10 @@ def test_calibration_fraction_too_small_warns_and_leaves_the_spread():
     with pytest.warns(UserWarning, match="too few"):
         imp = DiffusionImputer(calibration_fraction=0.01, **FAST).fit(_windows(n=6))
     assert imp.spread_scale_ is None and hasattr(imp, "model_")
+
+
+def test_calibration_holdout_does_not_replay_the_callers_random_stream():
+    x = _windows(n=20, missing=0.0)
+    x[np.random.default_rng(1).random(x.shape) < 0.1] = np.nan  # hidden as `tsdiff demo` hides its scored values
+    imp = DiffusionImputer(calibration_fraction=0.05, **{**FAST, "n_samples": 9}).fit(x)
+    assert imp.calibration_["targets"] > 9  # the same stream would pick only values that are already hidden

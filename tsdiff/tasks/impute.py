@@ -150,7 +150,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         windows = to_windows(X, self.seq_len)
         held = None  # (N, L, K) observed values held out of training for calibrate()
         if self.calibration_fraction > 0:
-            rng = np.random.default_rng(self.seed + 1)
+            rng = np.random.default_rng((self.seed, 2))  # a stream of its own: not default_rng(seed) of the caller's
             held = ~np.isnan(windows.values) & (rng.random(windows.values.shape) < self.calibration_fraction)
         values = windows.values if held is None else np.where(held, np.nan, windows.values)  # (N, L, K)
         if windows.series is not None:
@@ -344,7 +344,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         if target_mask is None:
             if not 0.0 < fraction < 1.0:
                 raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
-            target = observed & (np.random.default_rng(self.seed).random(values.shape) < fraction)
+            target = observed & (np.random.default_rng((self.seed, 1)).random(values.shape) < fraction)
         else:
             mask = np.asarray(target_mask)
             if mask.shape != np.shape(values if windows.series is None else windows.series):
