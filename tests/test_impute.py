@@ -191,6 +191,14 @@ def test_calibrate_names_bad_target_masks(fitted):
         fitted.calibrate(x, fraction=0.0)
 
 
+def test_a_failed_calibration_keeps_the_previous_factors(fitted, tmp_path):
+    imp = DiffusionImputer.load(fitted.save(tmp_path / "fitted.pt"), progress=False)
+    imp.spread_scale_ = np.full(3, 2.0)
+    with pytest.raises(ValueError, match="too few"):
+        imp.calibrate(_windows(n=2, seed=8), fraction=0.01)
+    np.testing.assert_array_equal(imp.spread_scale_, np.full(3, 2.0))
+
+
 def test_calibration_fraction_holds_values_out_of_training_and_calibrates_on_them(monkeypatch):
     import tsdiff.tasks.impute as impute_module
 

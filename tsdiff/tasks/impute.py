@@ -358,9 +358,13 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
 
     def _calibrate(self, values: np.ndarray, target: np.ndarray, level: float = 0.9, min_targets: int = 50):
         """``calibrate`` on windows (N, L, K) in data units and the bool (N, L, K) targets to hide and score."""
-        self.spread_scale_ = None
-        draws = self._draw(np.where(target, np.nan, values), self.n_samples)  # (N, S, L, K)
-        scale = spread_scale(draws, values, target, level, min_targets)
+        previous, self.spread_scale_ = self.spread_scale_, None  # draw unscaled
+        try:
+            draws = self._draw(np.where(target, np.nan, values), self.n_samples)  # (N, S, L, K)
+            scale = spread_scale(draws, values, target, level, min_targets)
+        except Exception:
+            self.spread_scale_ = previous  # a failed calibration keeps the last one
+            raise
         before = _coverage(draws, values, target, level)
         self.spread_scale_ = scale
         after = _coverage(rescale_spread(draws, scale), values, target, level)
