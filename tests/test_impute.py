@@ -177,6 +177,10 @@ def test_calibrate_fits_spread_factors_and_keeps_observed_values(fitted, tmp_pat
     loaded = DiffusionImputer.load(imp.save(tmp_path / "calibrated.pt"), progress=False)
     np.testing.assert_array_equal(loaded.spread_scale_, scale)
     np.testing.assert_array_equal(loaded.sample(x, n_samples=8), cal)
+    assert loaded.calibration_["sampler"] == "ddim" and loaded.calibration_["sample_steps"] == 5
+    loaded.set_params(sample_steps=3)
+    with pytest.warns(UserWarning, match="calibrate"):
+        loaded.sample(x, n_samples=8)
 
 
 def test_calibrate_names_bad_target_masks(fitted):

@@ -295,6 +295,14 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         out *= self.scaler_.std  # to data units in place: the draws are the largest array here (N S L K float64)
         out += self.scaler_.mean
         if getattr(self, "spread_scale_", None) is not None and n_samples > 1:
+            fitted_with = getattr(self, "calibration_", {})
+            if (fitted_with.get("sampler"), fitted_with.get("sample_steps")) not in {(None, None), (self.sampler,
+                                                                                     self.sample_steps)}:  # fmt: skip
+                warnings.warn(
+                    f"the spread factors were calibrated with {fitted_with['sampler']}, {fitted_with['sample_steps']} "
+                    f"steps; drawing with {self.sampler}, {self.sample_steps}: call calibrate() again",
+                    stacklevel=3,
+                )
             rescale_spread(out, self.spread_scale_)
         observed = ~np.isnan(values)[:, None]  # (N, 1, L, K)
         np.copyto(out, np.broadcast_to(values[:, None], out.shape), where=observed)  # observed values as given
@@ -369,7 +377,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.spread_scale_ = scale
         after = _coverage(rescale_spread(draws, scale), values, target, level)
         self.calibration_ = {"level": level, "targets": int(target.sum()), "coverage_before": before,
-                             "coverage_after": after}  # fmt: skip
+                             "coverage_after": after, "sampler": self.sampler, "sample_steps": self.sample_steps,
+                             "n_samples": self.n_samples}  # fmt: skip
         return self
 
     # --- persistence -----------------------------------------------------------------------------------------
@@ -384,6 +393,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             "params": self.get_params(),
             "seq_len": self.seq_len_,
             "spread_scale": None if self.spread_scale_ is None else [float(v) for v in self.spread_scale_],
+            "calibration": getattr(self, "calibration_", None) if self.spread_scale_ is not None else None,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -410,6 +420,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.n_features_in_ = len(self.columns_)
         self.seq_len_ = int(state["seq_len"])
         scale = state.get("spread_scale")  # absent in checkpoints written before calibrate() existed
+        if state.get("calibration"):
+            self.calibration_ = dict(state["calibration"])
         self.spread_scale_ = None if scale is None else np.asarray(scale, dtype=np.float64)
         if self.spread_scale_ is not None and self.spread_scale_.shape != (self.n_features_in_,):
             raise CheckpointError(f"{path}: spread_scale has {self.spread_scale_.shape} entries for "
