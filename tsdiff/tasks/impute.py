@@ -294,13 +294,12 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         bar.close()
         out *= self.scaler_.std  # to data units in place: the draws are the largest array here (N S L K float64)
         out += self.scaler_.mean
-        if getattr(self, "spread_scale_", None) is not None and n_samples > 1:
-            fitted_with = getattr(self, "calibration_", {})
-            if (fitted_with.get("sampler"), fitted_with.get("sample_steps")) not in {(None, None), (self.sampler,
-                                                                                     self.sample_steps)}:  # fmt: skip
+        if self.spread_scale_ is not None and n_samples > 1:
+            fitted_with = (self.calibration_["sampler"], self.calibration_["sample_steps"])
+            if fitted_with != (self.sampler, self.sample_steps):
                 warnings.warn(
-                    f"the spread factors were calibrated with {fitted_with['sampler']}, {fitted_with['sample_steps']} "
-                    f"steps; drawing with {self.sampler}, {self.sample_steps}: call calibrate() again",
+                    f"the spread factors were calibrated with {fitted_with[0]}, {fitted_with[1]} steps; drawing with "
+                    f"{self.sampler}, {self.sample_steps}: call calibrate() again",
                     stacklevel=3,
                 )
             rescale_spread(out, self.spread_scale_)
@@ -393,7 +392,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             "params": self.get_params(),
             "seq_len": self.seq_len_,
             "spread_scale": None if self.spread_scale_ is None else [float(v) for v in self.spread_scale_],
-            "calibration": getattr(self, "calibration_", None) if self.spread_scale_ is not None else None,
+            "calibration": None if self.spread_scale_ is None else self.calibration_,
         }
 
     def save(self, path: str | Path) -> Path:
