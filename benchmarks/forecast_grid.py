@@ -16,6 +16,7 @@ CRPS is their MAE). Writes ``results.md``, ``scores.csv`` and plots to ``--out``
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def main():
     p.add_argument("--step", default=None, help="the model's time step (default: the data's, 1h); leads are multiples")
     p.add_argument("--sampler", default=None)
     p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--options", default="{}", help='more EnsembleForecaster options as JSON: {"dropout": 0.1}')
     p.add_argument("--coarsen", type=int, default=1, help="average k x k cells (another resolution)")
     p.add_argument("--flip-lat", action="store_true", help="reverse the latitude axis (descending latitudes)")
     p.add_argument("--no-deterministic", action="store_true", help="skip the deterministic DiT row")
@@ -76,7 +78,7 @@ def main():
     )
 
     chosen = {"epochs": args.epochs, "step": args.step, "sampler": args.sampler, "sample_steps": args.steps}
-    options = {k: v for k, v in chosen.items() if v is not None}
+    options = {k: v for k, v in chosen.items() if v is not None} | json.loads(args.options)
     rows, forecasts, timings = [], {}, []
 
     def score(name, forecast, train_s, predict_s):

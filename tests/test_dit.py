@@ -37,6 +37,24 @@ def test_starts_as_zero_prediction_and_identity_blocks():
     assert model(x, torch.zeros(4)).abs().sum() > 0
 
 
+def test_dropout_only_in_training():
+    model = tiny(dropout=0.5)
+    for p in model.parameters():  # leave the zero init, so that the blocks' outputs reach the prediction
+        torch.nn.init.normal_(p, std=0.1)
+    x, t = torch.randn(2, 3, 8, 8), torch.tensor([3.0, 7.0])
+    model.train()
+    torch.manual_seed(0)
+    a = model(x, t)
+    assert not torch.equal(a, model(x, t))  # a fresh mask per call
+    model.eval()
+    assert torch.equal(model(x, t), model(x, t))
+    plain = tiny(dropout=0.0)
+    plain.load_state_dict(model.state_dict())
+    assert torch.equal(plain.eval()(x, t), model(x, t))  # in evaluation the model is the one without dropout
+    with pytest.raises(ValueError, match="dropout"):
+        tiny(dropout=1.0)
+
+
 def test_position_embedding_distinct_per_token():
     emb = sincos_2d(32, 4, 6)
     assert emb.shape == (24, 32)

@@ -49,6 +49,7 @@ class DiTConfig:
     n_scalars: int = 0  # continuous conditions (condition.scalars), each embedded with Fourier features
     scalar_frequencies: int = 8
     periodic_lon: bool = False  # pad the last (longitude) axis by wrapping around instead of with zeros
+    dropout: float = 0.0  # on each block's attention and MLP outputs before the residual sum, in training only
     parameterization: str = "v"
 
     def __post_init__(self):
@@ -56,6 +57,8 @@ class DiTConfig:
             raise ValueError(f"DiTConfig: width {self.width} is not a multiple of heads {self.heads}")
         if min(self.in_channels, self.patch, self.depth) < 1:
             raise ValueError(f"DiTConfig: in_channels, patch and depth must be >= 1, got {self}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"DiTConfig: dropout must be in [0, 1), got {self.dropout}")
 
 
 def sincos_2d(dim: int, h: int, w: int) -> torch.Tensor:
@@ -95,9 +98,9 @@ class ScalarEmbedder(nn.Module):
 
 
 class DiTBlock(nn.Module):
-    def __init__(self, width: int, heads: int, mlp_ratio: float):
+    def __init__(self, width: int, heads: int, mlp_ratio: float, dropout: float = 0.0):
         super().__init__()
-        self.heads = heads
+        self.heads, self.dropout = heads, dropout
         self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
@@ -113,8 +116,9 @@ class DiTBlock(nn.Module):
         qkv = self.qkv(modulate(self.norm1(x), shift1, scale1))  # (N, T, 3D)
         q, k, v = rearrange(qkv, "n t (three h d) -> three n h t d", three=3, h=self.heads).unbind(0)
         attn = F.scaled_dot_product_attention(q, k, v)  # (N, H, T, D / H)
-        x = x + gate1 * self.proj(rearrange(attn, "n h t d -> n t (h d)"))
-        return x + gate2 * self.mlp(modulate(self.norm2(x), shift2, scale2))
+        drop = self.dropout if self.training else 0.0
+        x = x + gate1 * F.dropout(self.proj(rearrange(attn, "n h t d -> n t (h d)")), drop)
+        return x + gate2 * F.dropout(self.mlp(modulate(self.norm2(x), shift2, scale2)), drop)
 
 
 class FinalLayer(nn.Module):
@@ -149,7 +153,7 @@ class DiTDenoiser(nn.Module):
         self.t_embed = TimestepEmbedder(c.width)
         self.label_embed = nn.Embedding(c.n_classes + 1, c.width) if c.n_classes else None  # last row = null
         self.scalar_embed = ScalarEmbedder(c.n_scalars, c.width, c.scalar_frequencies) if c.n_scalars else None
-        self.blocks = nn.ModuleList(DiTBlock(c.width, c.heads, c.mlp_ratio) for _ in range(c.depth))
+        self.blocks = nn.ModuleList(DiTBlock(c.width, c.heads, c.mlp_ratio, c.dropout) for _ in range(c.depth))
         self.final = FinalLayer(c.width, c.patch, out)
         nn.init.xavier_uniform_(self.patch_embed.weight.view(c.width, -1))
         nn.init.zeros_(self.patch_embed.bias)

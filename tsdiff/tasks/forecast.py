@@ -100,7 +100,7 @@ class EnsembleForecaster:
 
     step             model time step (default: the data's); lead times must be multiples of it
     variables        data variables to forecast (default: all)
-    width, depth, heads, patch, mlp_ratio
+    width, depth, heads, patch, mlp_ratio, dropout
                      the DiT (defaults sized for a 2-core CPU: about 1.3 M parameters)
     probabilistic    False trains the deterministic (MSE) model of the same architecture
     epochs, batch_size, lr, weight_decay, warmup_steps, lr_decay, grad_clip, ema_decay
@@ -125,6 +125,7 @@ class EnsembleForecaster:
         heads: int = 4,
         patch: int = 2,
         mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
         probabilistic: bool = True,
         epochs: float = 40,
         batch_size: int = 16,
@@ -152,6 +153,7 @@ class EnsembleForecaster:
         self.step = step
         self.variables = variables
         self.width, self.depth, self.heads, self.patch, self.mlp_ratio = width, depth, heads, patch, mlp_ratio
+        self.dropout = dropout
         self.probabilistic = probabilistic
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.warmup_steps, self.lr_decay, self.grad_clip, self.ema_decay = warmup_steps, lr_decay, grad_clip, ema_decay
@@ -233,6 +235,7 @@ class EnsembleForecaster:
             depth=self.depth,
             heads=self.heads,
             mlp_ratio=self.mlp_ratio,
+            dropout=self.dropout,
             n_scalars=N_SCALARS,
             periodic_lon=self.periodic_lon_,
             parameterization="v",
