@@ -23,3 +23,16 @@ def test_sampler_flags_reach_trained_and_loaded_synthesizer(tmp_path):
     notes = {}
     bench.generate(loaded_args, real, notes)
     assert "(ddim, 2 steps)" in notes["tsdiff sampling"] and "tsdiff training" not in notes
+
+
+def test_correlational_floor_is_sampling_noise_that_shrinks_with_more_windows():
+    rng = np.random.default_rng(0)
+
+    def windows(n):  # two correlated features, so the score measures noise in a real correlation
+        z = rng.standard_normal((n, 8, 1))
+        return np.concatenate([z, 0.6 * z + 0.8 * rng.standard_normal((n, 8, 1))], axis=2)
+
+    few, lo, hi = bench.correlational_floor(windows(100), runs=5, draws=50)
+    many, _, _ = bench.correlational_floor(windows(2000), runs=5, draws=50)
+    assert 0 < lo <= few <= hi
+    assert many < few / 2  # noise of a correlation ~ 1 / sqrt(n): 20x the windows, about 4.5x less
