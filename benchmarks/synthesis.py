@@ -78,7 +78,7 @@ def score_all(real: np.ndarray, generated: dict, runs: int, seed: int = 0, log=p
     return {name: {c: M.mean_interval(v) for c, v in cols.items()} for name, cols in raw.items()}
 
 
-def correlational_floor(real: np.ndarray, runs: int, draws: int = 200, seed: int = 0) -> tuple[float, float, float]:
+def correlational_floor(real: np.ndarray, runs: int, draws: int = 1000, seed: int = 0) -> tuple[float, float, float]:
     """What a perfect generator scores on the correlational protocol: two independent random fifths of the real
     windows against each other, ``draws`` times -> (mean, 2.5% and 97.5% quantiles of a ``runs``-run mean)."""
     rng = np.random.default_rng(seed)
@@ -269,7 +269,7 @@ def main(argv=None) -> int:
     real, generated, notes, info = task(args)
     scores = score_all(real, generated, args.runs, args.seed)
     mean, lo, hi = correlational_floor(real, args.runs, seed=args.seed)
-    notes["correlational score of a perfect generator (two independent real fifths, 200 draws)"] = (
+    notes["correlational score of a perfect generator (two independent real fifths, 1,000 draws)"] = (
         f"{mean:.4f} on average; its {args.runs}-run mean falls in {lo:.4f}-{hi:.4f} (95%)"
     )
     table = markdown(scores, info["paper"], notes, f"{args.dataset}: mean ± 95% interval over {args.runs} runs")
