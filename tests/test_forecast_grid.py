@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import xarray as xr
 
 from tsdiff.baselines.grid import hourly_climatology, persistence, persistence_diurnal, persistence_noise
@@ -91,6 +92,31 @@ def test_learns_the_diurnal_cycle_and_drift():
     for v in ("Tair", "Wind"):
         c, b = crps[v].item(), base[v].item()
         assert c < 0.6 * b, (v, c, b)
+
+
+def test_validation_period_holds_out_the_last_days_and_keeps_the_best_weights():
+    ds = synthetic(n_hours=72)
+    model = EnsembleForecaster(epochs=4, validation_period="12h", **TINY).fit(ds)
+    result = model.train_result_
+    assert len(result.validation) >= 2 and all(np.isfinite(v) for _, v in result.validation)
+    for k, v in model.model_.state_dict().items():
+        assert torch.equal(v, result.best_state[k])
+    assert model.get_params()["validation_period"] == "0 days 12:00:00"
+    with pytest.raises(ValueError, match="validation_period"):
+        EnsembleForecaster(epochs=1, validation_period="80h", **TINY).fit(ds)
+    with pytest.raises(ValueError, match="positive"):
+        EnsembleForecaster(epochs=1, validation_period="-1h", **TINY).fit(ds)
+
+
+def test_validation_split_never_trains_on_the_held_out_period():
+    ds = synthetic(n_hours=48)
+    model = EnsembleForecaster(validation_period="10h", **TINY)
+    times = pd.DatetimeIndex(ds["time"].values)
+    rows = list(range(len(times) - 2))  # a row source's rows: triple i reads frames i, i + 1, i + 2
+    train_rows, held = model._split(rows, times, 1)
+    last_train = max(int(r) for r in train_rows.rows) + 2  # the last frame a training triple reads
+    first_held = min(int(r) for r in held.rows)
+    assert times[last_train] <= times[-1] - pd.Timedelta("10h") < times[first_held]
 
 
 def test_deterministic_mode_gives_one_member(fitted):

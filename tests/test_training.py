@@ -65,6 +65,30 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_validation_keeps_the_best_weights_and_survives_a_resume(tmp_path):
+    values = iter([3.0, 1.0, 2.0, 4.0, 5.0, 6.0, 7.0])  # the second call (step 8) is the best
+    seen = []
+
+    def validate(net):
+        assert not net.training and not torch.is_grad_enabled()
+        seen.append({k: v.clone() for k, v in net.state_dict().items()})
+        return next(values)
+
+    model = _model()
+    result = train(model, _data(), _loss, _config(max_steps=14, validate_every=4), validate=validate)
+    assert [s for s, _ in result.validation] == [4, 8, 12, 14]  # every 4 steps and at the end
+    assert result.best_step == 8
+    for k, v in seen[1].items():  # the EMA weights scored at step 8, not the model's last weights
+        assert torch.equal(result.best_state[k], v)
+    assert any(not torch.equal(model.state_dict()[k], v) for k, v in seen[1].items())
+
+    ckpt = tmp_path / "run.pt"
+    values = iter([3.0, 1.0, 2.0, 4.0])
+    train(_model(), _data(), _loss, _config(max_steps=14, validate_every=4), checkpoint=ckpt, validate=validate)
+    state = load_checkpoint(ckpt)
+    assert state["best_step"] == 8 and [s for s, _ in state["validation"]] == [4, 8, 12, 14]
+
+
 def test_checkpoint_describes_the_model(tmp_path):
     model = _model()
     ckpt = tmp_path / "m.pt"

@@ -13,6 +13,7 @@ in such a function.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -49,6 +50,7 @@ class TrainConfig:
     log_every: int = 25  # steps between reading losses back from the device (a sync); 1 with a callback
     seed: int = 0
     checkpoint_every: int = 0  # steps between checkpoints (0: only at the end)
+    validate_every: int = 0  # steps between calls of ``train``'s ``validate`` (and one at the end); 0: never
     progress: bool = True
     device: str | None = None  # default: this process's CUDA device if any, else CPU
 
@@ -75,6 +77,9 @@ class TrainResult:
     steps: int = 0
     seconds: float = 0.0
     ema: EMA | None = None
+    validation: list[tuple[int, float]] = field(default_factory=list)  # (step, value) of each ``validate`` call
+    best_step: int | None = None  # the step with the lowest validation value
+    best_state: dict | None = None  # the weights scored there (the EMA's, when there is one): a state_dict
 
 
 class EMA:
@@ -193,6 +198,7 @@ def train(
     resume: bool = False,
     meta: dict | None = None,
     callback: Callable[[int, float], None] | None = None,
+    validate: Callable[[torch.nn.Module], float] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place by minimising ``loss_fn(model, batch, generator)`` over batches of ``data`` rows.
 
@@ -204,6 +210,10 @@ def train(
                 holding model, EMA, optimizer, scheduler, RNG states and ``meta`` (the caller's description of
                 the model: kind, config, schedule, scaler, variable names ...)
     resume:     continue from ``checkpoint`` if it exists; the result equals an uninterrupted run
+    validate:   ``validate(model) -> float`` (lower is better), called every ``config.validate_every`` steps and at
+                the end on a copy of the model holding the EMA weights (if any), in eval mode, without gradients;
+                the result keeps every value and the weights of the best (model selection, as CSDI keeps the
+                model with the best validation loss)
     Returns the per-step losses and the EMA (whose weights the caller may copy into the model for inference).
     """
     rank, world = distributed_context()
@@ -248,6 +258,8 @@ def train(
             ema.load_state_dict(state["ema"])
         step = int(state["step"])
         result.losses = list(state.get("losses", []))
+        result.validation = [tuple(v) for v in state.get("validation", [])]
+        result.best_step, result.best_state = state.get("best_step"), state.get("best_state")
         torch.set_rng_state(state["rng"]["torch"].cpu())
         generator.set_state(state["rng"]["loss"].cpu())
 
@@ -264,6 +276,9 @@ def train(
                 "lr_scheduler": scheduler.state_dict(),
                 "step": step,
                 "losses": result.losses,
+                "validation": result.validation,
+                "best_step": result.best_step,
+                "best_state": result.best_state,
                 "train_config": asdict(config),
                 "rng": {"torch": torch.get_rng_state(), "loss": generator.get_state()},
             },
@@ -287,6 +302,21 @@ def train(
         if callback is not None:
             callback(step, values[-1])
 
+    def run_validation():
+        scored = copy.deepcopy(model)
+        if ema is not None:
+            ema.copy_to(scored)
+        scored.eval()
+        with torch.no_grad():
+            value = float(validate(scored))
+        if not math.isfinite(value):
+            raise FloatingPointError(f"train: validation value became {value} at step {step}")
+        if result.best_step is None or value < min(v for _, v in result.validation):
+            result.best_step, result.best_state = step, {k: v.detach().clone() for k, v in scored.state_dict().items()}
+        result.validation.append((step, value))
+        model.train()
+
+    validate_every = int(config.validate_every) if validate is not None else 0
     bar = tqdm(total=total, initial=step, disable=not config.progress or rank != 0, desc="train", unit="step")
     start = time.perf_counter()
     model.train()
@@ -309,10 +339,14 @@ def train(
         pending.append(loss.detach())
         if len(pending) >= log_every:
             read_losses()
+        if validate_every and step % validate_every == 0 and step < total:
+            run_validation()
         if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
             read_losses()
             save()
     read_losses()
+    if validate is not None and (not result.validation or result.validation[-1][0] != step):
+        run_validation()
     bar.close()
     save()
     if world > 1:

@@ -45,6 +45,8 @@ from ..training import TrainConfig, resolve_device, train
 __all__ = ["EnsembleForecaster", "parse_lead_times"]
 
 N_SCALARS = 4  # sin/cos of hour of day and of day of year of the valid time
+VALIDATION_Z = (-1.5, -0.75, 0.0, 0.75, 1.5)  # validation noise levels: exp(p_mean + p_std * z)
+VALIDATE_EVERY_EPOCHS = 2
 
 
 def parse_lead_times(lead_times, step: pd.Timedelta) -> list[pd.Timedelta]:
@@ -95,6 +97,19 @@ class _Triples:
         )
 
 
+class _Subset:
+    """The rows ``rows`` of a row source (``_Triples``), as a row source."""
+
+    def __init__(self, source, rows: torch.Tensor):
+        self.source, self.rows = source, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.source.take(self.rows[rows])
+
+
 class EnsembleForecaster:
     """Gridded ensemble forecaster (GenCast-style residual diffusion with a DiT).
 
@@ -110,6 +125,10 @@ class EnsembleForecaster:
     sampler, sample_steps, s_churn, s_noise
                      the core sampler for each roll-out step: stochastic-churn Heun (GenCast: S_churn 2.5,
                      S_noise 1.05, 20 steps; here S_noise 1.1 for calibration and 10 steps, for CPUs)
+    validation_period
+                     e.g. "3D": hold out the last 3 days of the fit data, score the EMA weights on them every
+                     2 epochs (the denoising loss at 5 fixed noise levels with fixed noise; MSE for the
+                     deterministic model) and keep the best weights rather than the last (default None: the last)
     max_batch        rows (init times x members) per forward pass: bounds memory
     seed, device, progress
     amp, compile     GPU fast path (``tsdiff.accel``): bf16 autocast on CUDA for training and sampling, and an
@@ -143,6 +162,7 @@ class EnsembleForecaster:
         sample_steps: int = 10,
         s_churn: float = 2.5,
         s_noise: float = 1.1,
+        validation_period=None,
         max_batch: int = 512,
         seed: int = 0,
         device: str | None = None,
@@ -159,6 +179,7 @@ class EnsembleForecaster:
         self.warmup_steps, self.lr_decay, self.grad_clip, self.ema_decay = warmup_steps, lr_decay, grad_clip, ema_decay
         self.sigma_min, self.sigma_max, self.p_mean, self.p_std = sigma_min, sigma_max, p_mean, p_std
         self.sampler, self.sample_steps, self.s_churn, self.s_noise = sampler, sample_steps, s_churn, s_noise
+        self.validation_period = validation_period
         self.max_batch, self.seed, self.device, self.progress = max_batch, seed, device, progress
         self.amp, self.compile = amp, compile
 
@@ -166,6 +187,8 @@ class EnsembleForecaster:
         names = self.__init__.__code__.co_varnames[1 : self.__init__.__code__.co_argcount]
         params = {k: getattr(self, k) for k in names}
         params["step"] = None if self.step is None else str(pd.Timedelta(self.step))
+        if self.validation_period is not None:
+            params["validation_period"] = str(pd.Timedelta(self.validation_period))
         return params
 
     # --- data ---------------------------------------------------------------------------------------------------
@@ -245,6 +268,7 @@ class EnsembleForecaster:
         self.schedule_ = get_schedule("edm", 1000, sigma_min=self.sigma_min, sigma_max=self.sigma_max)
 
         source = _Triples(frames, stride, times, device)
+        source, held_out = self._split(source, times, stride)
         mean, std, res_std = (
             torch.tensor(v, dtype=torch.float32, device=device)[:, None, None]
             for v in (self.mean_, self.std_, self.res_std_)
@@ -252,7 +276,7 @@ class EnsembleForecaster:
         schedule, probabilistic = self.schedule_, self.probabilistic
         p_mean, p_std = self.p_mean, self.p_std
 
-        def loss_fn(net, batch, generator):
+        def loss_fn(net, batch, generator, sigma=None):
             before, now, after, hour, scalars = batch  # frames (B, C, H, W) at t - s, t, t + s with NaN
             y = (after - now) / res_std  # the normalised residual to predict
             mask = torch.isfinite(y)
@@ -262,10 +286,12 @@ class EnsembleForecaster:
             if not probabilistic:
                 zero_t = torch.zeros(y.shape[0], device=device)
                 return masked_mse(net(torch.zeros_like(y), zero_t, condition), y, mask)
-            sigma = (p_mean + p_std * randn((y.shape[0],), generator, device, torch.float64)).exp()
+            if sigma is None:
+                sigma = (p_mean + p_std * randn((y.shape[0],), generator, device, torch.float64)).exp()
             steps = schedule.sigma_to_t(sigma.cpu()).round().long().clamp(0, schedule.n_steps - 1)
             return denoising_loss(net, y, schedule, condition, t=steps.to(device), generator=generator)
 
+        validate_every = max(1, round(VALIDATE_EVERY_EPOCHS * len(source) / self.batch_size))  # steps
         config = TrainConfig(
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -280,7 +306,24 @@ class EnsembleForecaster:
             device=self.device,
             amp=self.amp,
             compile=self.compile,
+            validate_every=0 if held_out is None else validate_every,
         )
+        levels = [None]  # the deterministic model's MSE does not depend on a noise level
+        if probabilistic:
+            levels = [torch.full((1,), float(np.exp(p_mean + p_std * z)), dtype=torch.float64) for z in VALIDATION_Z]
+
+        def validate(net) -> float:
+            """Mean loss over the held-out triples at fixed noise levels, with the same noise at every call."""
+            generator = torch.Generator(device=device).manual_seed(self.seed)
+            total = 0.0
+            for rows in torch.arange(len(held_out)).split(self.batch_size):
+                batch = held_out.take(rows)
+                for sigma in levels:
+                    with autocast(device, self.amp):
+                        loss = loss_fn(net, batch, generator, None if sigma is None else sigma.expand(len(rows)))
+                    total += float(loss) * len(rows)
+            return total / (len(held_out) * len(levels))
+
         self.train_result_ = train(
             self.model_,
             source,
@@ -290,11 +333,32 @@ class EnsembleForecaster:
             resume=resume,
             meta=self._meta(),
             callback=callback,
+            validate=None if held_out is None else validate,
         )
-        if self.train_result_.ema is not None:
+        if self.train_result_.best_state is not None:  # the weights that scored best on the held-out period
+            self.model_.load_state_dict(self.train_result_.best_state)
+        elif self.train_result_.ema is not None:
             self.train_result_.ema.copy_to(self.model_)
         self.model_.eval()
         return self
+
+    def _split(self, source: _Triples, times: pd.DatetimeIndex, stride: int):
+        """(training rows, held-out rows or None): a triple is held out when all its frames fall in the last
+        ``validation_period`` of the data, trained on when none does."""
+        if self.validation_period is None:
+            return source, None
+        period = pd.Timedelta(self.validation_period)
+        if period <= pd.Timedelta(0):
+            raise ValueError(f"validation_period must be positive, got {self.validation_period!r}")
+        held = np.asarray(times > times[-1] - period)
+        first, last = np.arange(len(source)), np.arange(len(source)) + 2 * stride  # frame indices of each triple
+        train_rows, held_rows = np.flatnonzero(~held[last]), np.flatnonzero(held[first])
+        if len(held_rows) == 0 or len(train_rows) < 2:
+            raise ValueError(
+                f"validation_period {period} leaves {len(train_rows)} training and {len(held_rows)} held-out "
+                f"(t - step, t, t + step) triples in data from {times[0]} to {times[-1]}; need >= 2 and >= 1"
+            )
+        return _Subset(source, torch.from_numpy(train_rows)), _Subset(source, torch.from_numpy(held_rows))
 
     # --- forecasting --------------------------------------------------------------------------------------------
     def predict(self, ds, init_times=None, lead_times=None, members: int = 10, seed: int = 0) -> xr.Dataset:
