@@ -312,16 +312,20 @@ class EnsembleForecaster:
         if probabilistic:
             levels = [torch.full((1,), float(np.exp(p_mean + p_std * z)), dtype=torch.float64) for z in VALIDATION_Z]
 
+        held_batches = []  # read once, at the first validation, not at every one
+
         def validate(net) -> float:
             """Mean loss over the held-out triples at fixed noise levels, with the same noise at every call."""
+            if not held_batches:
+                held_batches.extend(held_out.take(rows) for rows in torch.arange(len(held_out)).split(self.batch_size))
             generator = torch.Generator(device=device).manual_seed(self.seed)
             total = 0.0
-            for rows in torch.arange(len(held_out)).split(self.batch_size):
-                batch = held_out.take(rows)
+            for batch in held_batches:
+                n = batch[0].shape[0]
                 for sigma in levels:
                     with autocast(device, self.amp):
-                        loss = loss_fn(net, batch, generator, None if sigma is None else sigma.expand(len(rows)))
-                    total += float(loss) * len(rows)
+                        loss = loss_fn(net, batch, generator, None if sigma is None else sigma.expand(n))
+                    total += float(loss) * n
             return total / (len(held_out) * len(levels))
 
         self.train_result_ = train(
