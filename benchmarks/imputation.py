@@ -167,10 +167,14 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         train_s = 0.0
     else:
         start = time.perf_counter()
-        imp.fit(train, callback=on_step if checkpoints else None, **case["fit"])  # a callback syncs every step
+        x_val = case["calib"][0] if args.validate else None  # the validation split's windows
+        imp.fit(train, X_val=x_val, callback=on_step if checkpoints else None, **case["fit"])  # a callback syncs
         train_s = time.perf_counter() - start - clock["eval"]
         imp.save(out / f"{tag}_{args.preset}.pt")
     label = f"tsdiff CSDI-{imp.preset}"
+    result = getattr(imp, "train_result_", None)
+    if args.validate and result is not None and result.best_step is not None:
+        label += f", weights of step {result.best_step}/{result.steps} (lowest validation loss)"
     settings = args.sweep or [(args.sampler, args.steps, args.samples)]
     calib_values, calib_targets = case["calib"]
     calib_values, calib_targets = calib_values[: args.calibrate], calib_targets[: args.calibrate]
@@ -254,6 +258,12 @@ def run_case(args, case: dict, out: Path) -> list[str]:
             "Learning curve (validation CRPS, 48 windows, 16 samples): "
             + ", ".join(f"{w:.0f} s: {c:.3f}" for w, c, *_ in curve),
         ]
+    if args.validate and result is not None and result.validation:
+        lines += [
+            "",
+            "Validation loss (denoising loss on the validation split, fixed masks, steps and noise) by step: "
+            + ", ".join(f"{step}: {value:.4f}" for step, value in result.validation),
+        ]
     return lines
 
 
@@ -293,6 +303,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=json.loads,
         default=None,
         help="CSDI options as JSON, e.g. '{\"interpolated_input\": true}'",
+    )
+    p.add_argument(
+        "--validate",
+        action="store_true",
+        help="score the validation split's denoising loss every epoch and keep the best weights (fit's X_val)",
     )
     p.add_argument("--samples", type=int, default=20)
     p.add_argument("--sampler", default="ddim")

@@ -82,3 +82,17 @@ def test_calibrate_adds_a_calibrated_row_per_setting(tmp_path):
     (mae0, crps0, cov0), (mae1, crps1, cov1) = [[float(row.split("|")[k]) for k in (2, 4, 5)] for row in rows]
     assert mae0 == mae1  # rescaling about the median leaves the median (of an odd number of draws: torch's)
     assert (crps0, cov0) != (crps1, cov1)
+
+
+def test_validate_trains_with_the_validation_split_and_names_the_chosen_step(tmp_path):
+    case = _case()
+    args = bench.parse_args(
+        ["--baselines", "--epochs", "2", "--batch-size", "8", "--samples", "3", "--sampler", "ddim", "--steps", "3"]
+        + ["--curve-points", "0", "--validate"]
+    )
+    lines = bench.run_case(args, case, tmp_path)
+    rows = [line for line in lines if line.startswith("| tsdiff")]
+    assert len(rows) == 1 and "(lowest validation loss)" in rows[0]
+    step = int(rows[0].split("weights of step ")[1].split("/")[0])
+    assert step in (4, 8)  # validated after each of the 2 epochs of 32 / 8 = 4 steps
+    assert any(line.startswith("Validation loss") and ", 8: " in line for line in lines)

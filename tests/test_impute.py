@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -246,3 +247,34 @@ def test_calibration_holdout_does_not_replay_the_callers_random_stream():
     x[np.random.default_rng(1).random(x.shape) < 0.1] = np.nan  # hidden as `tsdiff demo` hides its scored values
     imp = DiffusionImputer(calibration_fraction=0.05, **{**FAST, "n_samples": 9}).fit(x)
     assert imp.calibration_["targets"] > 9  # the same stream would pick only values that are already hidden
+
+
+def test_validation_set_scores_every_epoch_and_keeps_the_best_weights():
+    x, x_val = _windows(n=32), _windows(n=12, seed=5)
+    before = x_val.copy()
+    imp = DiffusionImputer(**{**FAST, "epochs": 3}).fit(x, X_val=x_val)
+    np.testing.assert_array_equal(x_val, before)  # the caller's data is untouched
+    result = imp.train_result_
+    assert [s for s, _ in result.validation] == [2, 4, 6]  # every epoch (2 steps) and at the end
+    values = dict(result.validation)
+    assert result.best_step == min(values, key=values.get)
+    for name, weight in imp.model_.state_dict().items():
+        assert torch.equal(weight, result.best_state[name]), name
+    # fixed masks, steps and noise: unchanged weights score the same at every call
+    frozen = DiffusionImputer(**{**FAST, "epochs": 2, "lr": 0.0}).fit(x, X_val=x_val)
+    scores = [v for _, v in frozen.train_result_.validation]
+    assert len(scores) == 2 and scores[0] == scores[1] and np.isfinite(scores[0])
+
+
+def test_validation_set_is_checked_against_the_training_data():
+    x = _windows(n=16)
+    with pytest.raises(ValueError, match=r"X_val has windows of \(12, 2\)"):
+        DiffusionImputer(**FAST).fit(x, X_val=_windows(n=4, k=2))
+    with pytest.raises(ValueError, match=r"X_val has windows of \(10, 3\)"):
+        DiffusionImputer(**FAST).fit(x, X_val=_windows(n=4, l=10))
+    with pytest.raises(ValueError, match="no window with at least two observed values"):
+        DiffusionImputer(**FAST).fit(x, X_val=np.full((3, 12, 3), np.nan))
+    idx = pd.date_range("2024-01-01", periods=96, freq="h")
+    df = pd.DataFrame({"a": np.sin(np.arange(96) / 5), "b": np.cos(np.arange(96) / 7)}, index=idx)
+    with pytest.raises(ValueError, match="X_val's columns"):
+        DiffusionImputer(seq_len=24, **FAST).fit(df, X_val=df.rename(columns={"b": "c"}))

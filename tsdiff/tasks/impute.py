@@ -33,6 +33,8 @@ from ..models import build_model
 from ..models.csdi import PRESETS, CSDIDenoiser
 from ..training import TrainConfig, resolve_device, train
 
+VALIDATION_DRAWS = 256  # (window, mask, step, noise) draws per validation: passes over X_val to reach it
+
 __all__ = ["DiffusionImputer"]
 
 
@@ -137,10 +139,25 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             options.setdefault("beta_end", 0.5)
         return get_schedule(self.schedule, self.n_diffusion_steps, **options)
 
-    def fit(self, X, y=None, *, mask_patterns=None, checkpoint: str | None = None, resume: bool = False, callback=None):
+    def fit(
+        self,
+        X,
+        y=None,
+        *,
+        X_val=None,
+        mask_patterns=None,
+        checkpoint: str | None = None,
+        resume: bool = False,
+        callback=None,
+    ):
         """Train on windows of X (NaN = missing). ``mask_patterns`` (P, L, K) bool, True = observed, are the
         missing patterns that "historical" and "mix" masks borrow (default: X's own). ``checkpoint``/``resume``
-        as in ``tsdiff.training.train``; ``callback(step, loss)`` is called after every optimizer step."""
+        as in ``tsdiff.training.train``; ``callback(step, loss)`` is called after every optimizer step.
+
+        ``X_val``: held-out data in X's layout (PyPOTS's ``val_set``). Every epoch, and at the end, the weights
+        sampling would use (the EMA's when there is one) are scored on it by the denoising loss on targets hidden
+        by the training mask strategy, with the same masks, steps and noise at every call; the best weights are
+        kept rather than the last (``train_result_.validation`` holds the scores, ``best_step`` the choice)."""
         if self.mask_strategy not in MASK_STRATEGIES:
             raise ValueError(f"mask_strategy must be one of {MASK_STRATEGIES}, got {self.mask_strategy!r}")
         if self.preset not in PRESETS:
@@ -170,6 +187,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         if not keep.any():
             raise ValueError("no window has at least two observed values: there is nothing to learn from")
         x0, obs_mask = self._to_model(values[keep])  # (N, K, L) each
+        device = resolve_device(self.device)
+        held_out = None if X_val is None else tuple(t.to(device) for t in self._validation_windows(X_val))
 
         torch.manual_seed(self.seed)
         self.model_ = CSDIDenoiser.preset(
@@ -202,7 +221,20 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             device=self.device,
             amp=self.amp,
             compile=self.compile,
+            validate_every=max(1, len(x0) // self.batch_size) if held_out is not None else 0,  # every epoch
         )
+
+        def validate(net) -> float:
+            """Mean denoising loss over the held-out windows, with the same masks, steps and noise at each call."""
+            generator = torch.Generator(device=device).manual_seed(self.seed)
+            total, count = 0.0, 0
+            for _ in range(-(-VALIDATION_DRAWS // len(held_out[0]))):  # passes for >= VALIDATION_DRAWS draws
+                for batch in zip(*(t.split(self.batch_size) for t in held_out)):
+                    with autocast(device, self.amp):
+                        total += float(loss_fn(net, batch, generator)) * len(batch[0])
+                    count += len(batch[0])
+            return total / count
+
         self.train_result_ = train(
             self.model_,
             (x0, obs_mask),
@@ -212,8 +244,11 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             resume=resume,
             meta=self._meta(),
             callback=callback,
+            validate=None if held_out is None else validate,
         )
-        if self.train_result_.ema is not None:
+        if self.train_result_.best_state is not None:  # the weights that scored best on X_val
+            self.model_.load_state_dict(self.train_result_.best_state)
+        elif self.train_result_.ema is not None:
             self.train_result_.ema.copy_to(self.model_)
         self.model_.eval()
         if held is not None:
@@ -222,6 +257,24 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             except ValueError as err:  # too few held-out values, or no spread: keep the trained model, say why
                 warnings.warn(f"calibration_fraction: the spread was left uncalibrated: {err}", stacklevel=2)
         return self
+
+    def _validation_windows(self, X_val) -> tuple[torch.Tensor, torch.Tensor]:
+        """X_val -> scaled values and obs_mask (N, K, L) of its windows with >= 2 observed values, checked
+        against the training data's window length, features and columns."""
+        windows = to_windows(X_val, self.seq_len_ if self.seq_len is None else self.seq_len)
+        if windows.values.shape[1:] != (self.seq_len_, self.n_features_in_):
+            raise ValueError(
+                f"X_val has windows of {windows.values.shape[1:]} (L, K), the training data "
+                f"{(self.seq_len_, self.n_features_in_)}"
+            )
+        if self.labeled_ and not isinstance(X_val, np.ndarray):
+            if [str(c) for c in windows.columns] != [str(c) for c in self.columns_]:
+                raise ValueError(f"X_val's columns {windows.columns[:8]} differ from X's {self.columns_[:8]}")
+        values = windows.values
+        keep = (~np.isnan(values)).reshape(len(values), -1).sum(1) >= 2
+        if not keep.any():
+            raise ValueError("X_val has no window with at least two observed values: nothing to validate on")
+        return self._to_model(values[keep])
 
     def _patterns(self, patterns) -> torch.Tensor:
         patterns = np.asarray(patterns, dtype=bool)
