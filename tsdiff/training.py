@@ -81,6 +81,14 @@ class TrainResult:
     best_step: int | None = None  # the step with the lowest validation value
     best_state: dict | None = None  # the weights scored there (the EMA's, when there is one): a state_dict
 
+    def copy_to(self, model: torch.nn.Module) -> None:
+        """Load the weights to sample with into ``model``: the best validated ones, else the EMA's, else leave
+        the trained weights."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        elif self.ema is not None:
+            self.ema.copy_to(model)
+
 
 class EMA:
     """Exponential moving average of a model's floating-point parameters, updated with fused foreach ops.
@@ -314,7 +322,6 @@ def train(
         if result.best_step is None or value < min(v for _, v in result.validation):
             result.best_step, result.best_state = step, {k: v.detach().clone() for k, v in scored.state_dict().items()}
         result.validation.append((step, value))
-        model.train()
 
     validate_every = int(config.validate_every) if validate is not None else 0
     bar = tqdm(total=total, initial=step, disable=not config.progress or rank != 0, desc="train", unit="step")

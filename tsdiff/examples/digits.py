@@ -87,8 +87,7 @@ def train_digits(config: DigitsConfig | None = None, progress: bool = False):
     result = train(
         model, (images, labels), loss_fn, TrainConfig(**{"seed": config.seed, **config.train, "progress": progress})
     )
-    if result.ema is not None:
-        result.ema.copy_to(model)
+    result.copy_to(model)
     return model.eval(), schedule, result
 
 

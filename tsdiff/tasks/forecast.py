@@ -339,10 +339,7 @@ class EnsembleForecaster:
             callback=callback,
             validate=None if held_out is None else validate,
         )
-        if self.train_result_.best_state is not None:  # the weights that scored best on the held-out period
-            self.model_.load_state_dict(self.train_result_.best_state)
-        elif self.train_result_.ema is not None:
-            self.train_result_.ema.copy_to(self.model_)
+        self.train_result_.copy_to(self.model_)  # the best on the held-out period, else the EMA's
         self.model_.eval()
         return self
 

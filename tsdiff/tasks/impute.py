@@ -246,10 +246,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             callback=callback,
             validate=None if held_out is None else validate,
         )
-        if self.train_result_.best_state is not None:  # the weights that scored best on X_val
-            self.model_.load_state_dict(self.train_result_.best_state)
-        elif self.train_result_.ema is not None:
-            self.train_result_.ema.copy_to(self.model_)
+        self.train_result_.copy_to(self.model_)  # the best on X_val, else the EMA's
         self.model_.eval()
         if held is not None:
             try:

@@ -259,8 +259,7 @@ class Synthesizer:
         self.train_result_ = train(
             self.model_, data, loss_fn, train_config, checkpoint=checkpoint, resume=resume, meta=self._meta()
         )
-        if self.train_result_.ema is not None:
-            self.train_result_.ema.copy_to(self.model_)
+        self.train_result_.copy_to(self.model_)
         self.model_.eval()
         return self
 
