@@ -1,6 +1,6 @@
 """Imputation benchmark: tsdiff's DiffusionImputer against the baselines, on CSDI's protocols.
 
-    python benchmarks/imputation.py --missing 0.1 --epochs 20 --preset small        # PhysioNet, a CPU budget
+    python benchmarks/imputation.py --missing 0.1 --budget 20 --preset small        # PhysioNet, a CPU budget
     python benchmarks/imputation.py --missing 0.1 0.5 0.9 --epochs 200 --preset reference --eval-stays 0 \\
         --samples 100 --sampler ddpm --steps 50                                     # the paper's budget (GPU)
     python benchmarks/imputation.py --dataset aqi36 --epochs 10 --preset small      # AQI-36 ("mix" masks)
@@ -293,7 +293,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--aqi-data", default=str(shared / "aqi36"))
     p.add_argument("--missing", type=float, nargs="+", default=[0.1])
     p.add_argument("--preset", default="small")
-    p.add_argument("--epochs", type=float, default=20)
+    p.add_argument(
+        "--epochs",
+        "--budget",
+        type=float,
+        default=None,
+        help="training epochs (default: the paper's 200 on a GPU, 20 on a CPU)",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-decay", default="step")
@@ -341,7 +347,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="also score each setting after DiffusionImputer.calibrate on this many validation windows (0: off)",
     )
     p.add_argument("--out", default="outputs/bench_imputation")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = 200 if torch.cuda.is_available() else 20
+    return args
 
 
 def main():

@@ -96,3 +96,11 @@ def test_validate_trains_with_the_validation_split_and_names_the_chosen_step(tmp
     step = int(rows[0].split("weights of step ")[1].split("/")[0])
     assert step in (4, 8)  # validated after each of the 2 epochs of 32 / 8 = 4 steps
     assert any(line.startswith("Validation loss") and ", 8: " in line for line in lines)
+
+
+def test_budget_defaults_to_the_papers_epochs_on_a_gpu_only(monkeypatch):
+    assert bench.parse_args(["--budget", "7"]).epochs == 7 == bench.parse_args(["--epochs", "7"]).epochs
+    monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: False)
+    assert bench.parse_args([]).epochs == 20
+    monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: True)
+    assert bench.parse_args([]).epochs == 200
