@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -359,7 +361,8 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     where = torch.cuda.get_device_name() if torch.cuda.is_available() else f"{torch.get_num_threads()} CPU threads"
-    lines = [f"## Imputation benchmark ({where}, torch {torch.__version__})", ""]
+    command = shlex.join(["python", "benchmarks/imputation.py", *sys.argv[1:]])
+    lines = [f"## Imputation benchmark ({where}, torch {torch.__version__})", "", f"`{command}`", ""]
     cases = [aqi36_case(args)] if args.dataset == "aqi36" else [physionet_case(args, r) for r in args.missing]
     for case in cases:
         lines += run_case(args, case, out) + [""]
