@@ -38,6 +38,11 @@ VALIDATION_DRAWS = 256  # (window, mask, step, noise) draws per validation: pass
 __all__ = ["DiffusionImputer"]
 
 
+def _usable(values: np.ndarray) -> np.ndarray:
+    """(N, L, K) windows -> (N,) bool: windows with at least two observed values (one to give, one to hide)."""
+    return (~np.isnan(values)).reshape(len(values), -1).sum(1) >= 2
+
+
 class DiffusionImputer(TransformerMixin, BaseEstimator):
     """CSDI-style diffusion imputer.
 
@@ -182,8 +187,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.n_features_in_ = values.shape[2]
         self.seq_len_ = values.shape[1]
         self.scaler_ = FeatureScaler.fit(values, self.columns_)
-        obs = ~np.isnan(values)
-        keep = obs.reshape(len(obs), -1).sum(1) >= 2  # a window needs one value to give and one to hide
+        keep = _usable(values)
         if not keep.any():
             raise ValueError("no window has at least two observed values: there is nothing to learn from")
         x0, obs_mask = self._to_model(values[keep])  # (N, K, L) each
@@ -264,14 +268,11 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
                 f"X_val has windows of {windows.values.shape[1:]} (L, K), the training data "
                 f"{(self.seq_len_, self.n_features_in_)}"
             )
-        if self.labeled_ and not isinstance(X_val, np.ndarray):
-            if [str(c) for c in windows.columns] != [str(c) for c in self.columns_]:
-                raise ValueError(f"X_val's columns {windows.columns[:8]} differ from X's {self.columns_[:8]}")
-        values = windows.values
-        keep = (~np.isnan(values)).reshape(len(values), -1).sum(1) >= 2
+        self._check_columns(X_val, windows, "X_val")
+        keep = _usable(windows.values)
         if not keep.any():
             raise ValueError("X_val has no window with at least two observed values: nothing to validate on")
-        return self._to_model(values[keep])
+        return self._to_model(windows.values[keep])
 
     def _patterns(self, patterns) -> torch.Tensor:
         patterns = np.asarray(patterns, dtype=bool)
@@ -295,14 +296,17 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"X has {windows.values.shape[2]} features, the imputer was fitted on {self.n_features_in_}"
             )
-        labeled = not isinstance(X, np.ndarray)
-        if (
-            labeled
-            and getattr(self, "labeled_", False)
-            and [str(c) for c in windows.columns] != [str(c) for c in self.columns_]
-        ):
-            raise ValueError(f"X's columns {windows.columns[:8]} differ from those seen in fit {self.columns_[:8]}")
+        self._check_columns(X, windows, "X")
         return windows
+
+    def _check_columns(self, X, windows, name: str) -> None:
+        """Labelled input (DataFrame, xarray) must have the columns seen in fit, in order."""
+        labeled = not isinstance(X, np.ndarray)
+        if labeled and getattr(self, "labeled_", False):
+            if [str(c) for c in windows.columns] != [str(c) for c in self.columns_]:
+                raise ValueError(
+                    f"{name}'s columns {windows.columns[:8]} differ from those seen in fit {self.columns_[:8]}"
+                )
 
     def _draw(self, values: np.ndarray, n_samples: int) -> np.ndarray:
         """Draws (N, S, L, K) in data units for windows (N, L, K); observed entries are the given values."""
