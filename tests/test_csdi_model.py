@@ -23,6 +23,16 @@ def test_reference_preset_has_the_reference_parameter_count():
     assert sum(p.numel() for p in model.parameters()) == 414_065  # ermongroup/CSDI at K = 35
 
 
+def test_small_preset_trains_without_dropout_and_reference_keeps_it():
+    x, t, cond = _inputs()
+    small = CSDIDenoiser.preset("small", n_features=5).train()  # no dropout: the same output at every call
+    torch.nn.init.normal_(small.output.weight)
+    torch.testing.assert_close(small(x, t, cond), small(x, t, cond), rtol=0, atol=0)
+    reference = CSDIDenoiser.preset("reference", n_features=5).train()  # the reference's dropout 0.1
+    torch.nn.init.normal_(reference.output.weight)
+    assert not torch.equal(reference(x, t, cond), reference(x, t, cond))
+
+
 @pytest.mark.parametrize("attention, interpolated", [("softmax", False), ("linear", False), ("softmax", True)])
 def test_output_shape_and_masked_inputs_are_ignored(attention, interpolated):
     model = CSDIDenoiser.preset("small", n_features=5, attention=attention, interpolated_input=interpolated).eval()
