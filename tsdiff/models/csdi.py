@@ -57,7 +57,7 @@ PRESETS = {
     # the reference configuration (config/base.yaml): about 0.41 M parameters at K = 35
     "reference": {},
     # no dropout: on a CPU its masks cost a third of a training step, and at equal epochs it did not help on
-    # PhysioNet (README, "One hour of CPU training")
+    # PhysioNet (README, "Dropout"); models saved before keep the dropout stored in their config
     "small": {"channels": 32, "layers": 2, "heads": 4, "ff_dim": 64, "dropout": 0.0},
 }
 

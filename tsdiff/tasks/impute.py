@@ -48,7 +48,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
 
     Parameters (all set at construction; sampling ones can be changed later with ``set_params``)
     seq_len          window length used to cut (T, K) arrays and DataFrames (N, L, K windows keep their own L)
-    preset           CSDI size: "reference" (0.41 M parameters at K = 35) or "small"
+    preset           CSDI size: "reference" (0.41 M parameters at K = 35, dropout 0.1 as the reference) or "small"
+                     (0.10 M, no dropout: about 1.6x faster per training step on a CPU)
     model_options    overrides of ``CSDIConfig`` fields (e.g. {"attention": "linear"}, or
                      {"interpolated_input": True}: the observations linearly interpolated along time as a third
                      input channel, which speeds up training on a CPU budget; see the README)
