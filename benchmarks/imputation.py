@@ -139,7 +139,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         n_samples=args.samples,
         sampler=args.sampler,
         sample_steps=args.steps,
-        seed=0,
+        seed=args.seed,
         progress=args.progress,
         max_rows=args.max_rows,
         mask_strategy=case["strategy"],
@@ -333,6 +333,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         nargs="*",
         help="sampler:steps:samples configurations scored in turn (default: --sampler, --steps, --samples)",
     )
+    p.add_argument("--seed", type=int, default=0, help="the imputer's seed (weights, training masks, draws)")
     p.add_argument("--progress", action="store_true", help="training and imputation progress bars on stderr")
     p.add_argument("--baselines", nargs="*", default=list(IMPUTATION_BASELINES))
     p.add_argument(

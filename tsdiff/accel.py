@@ -33,8 +33,8 @@ def autocast(device: torch.device, enabled: bool = True):
 
 def rows_per_call(device: torch.device, max_rows: int | None = None) -> int:
     """Rows per denoiser call when sampling: ``max_rows`` if given; else 1024 on a GPU (fill the device) and 8 on
-    a CPU, where activations that stay in cache matter more than batching (the reference CSDI on 2 cores: 23 ms
-    per sample and call at 8 rows, 50 ms at 100, measured with benchmarks/perf.py's shapes)."""
+    a CPU, where activations that stay in cache matter more than batching (the reference CSDI on 2 cores: 21 ms
+    per sample and call at 8 rows, 42 ms at 100, measured with benchmarks/perf.py's shapes)."""
     if max_rows is not None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")

@@ -9,8 +9,8 @@ Side information = sinusoidal time embedding + learned feature embedding + the c
 Written for speed, with the same function as the reference:
 - activations stay channels-last (B, K, L, C), so every 1x1 convolution is one matmul and the time attention
   works on a free view (B*K, L, C); only the feature attention needs a transposed copy;
-- attention is ``scaled_dot_product_attention`` on contiguous (N, H, S, D) queries, keys and values (one copy per
-  attention, so that the fused kernel reads contiguous memory);
+- attention is ``scaled_dot_product_attention`` on (N, H, S, D) queries, keys and values: strided views of the
+  qkv projection when sampling (no copy), one contiguous copy in training, whose backward runs faster on it;
 - the side-information projection (145 -> 2C channels per position per layer in the reference) is split into its
   time, feature and mask parts, which are summed by broadcasting: identical output at a fraction of the FLOPs;
 - ``attention="linear"`` swaps softmax attention for linear attention (Katharopoulos et al. 2020) over long axes.
@@ -122,8 +122,11 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, s, c = x.shape
-        # one copy into (3, N, H, S, D): q, k and v are then contiguous for every kernel below
-        q, k, v = self.qkv(x).reshape(n, s, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4).contiguous()
+        # (N, S, 3C) -> three (N, H, S, D) views. Sampling uses them as they are (the kernels take strided inputs,
+        # and SDPA's CPU kernel returns a view of (N, S, H, D), so the reshape after it is free too); training copies
+        # them into contiguous (3, N, H, S, D) first, which its backward pass runs faster on (README, "Speed")
+        qkv = self.qkv(x).view(n, s, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.contiguous() if torch.is_grad_enabled() and qkv.requires_grad else qkv
         p = self.dropout if self.training else 0.0
         if self.kind == "linear":  # phi(q) (phi(k)^T v) / (phi(q) sum phi(k)), phi = elu + 1: O(S) in length
             q, k = F.elu(q) + 1, F.elu(k) + 1
