@@ -124,7 +124,7 @@ class Attention(nn.Module):
         n, s, c = x.shape
         # (N, S, 3C) -> three (N, H, S, D) views. Sampling uses them as they are (the kernels take strided inputs,
         # and SDPA's CPU kernel returns a view of (N, S, H, D), so the reshape after it is free too); training copies
-        # them into contiguous (3, N, H, S, D) first, which its backward pass runs faster on (README, "Speed")
+        # them into contiguous (3, N, H, S, D) first, which its backward pass runs faster on (README, "Speed and scale")
         qkv = self.qkv(x).view(n, s, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.contiguous() if torch.is_grad_enabled() and qkv.requires_grad else qkv
         p = self.dropout if self.training else 0.0
