@@ -126,7 +126,7 @@ class Attention(nn.Module):
         # and SDPA's CPU kernel returns a view of (N, S, H, D), so the reshape after it is free too); training copies
         # them into contiguous (3, N, H, S, D) first, which its backward pass runs faster on (README, "Speed and scale")
         qkv = self.qkv(x).view(n, s, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.contiguous() if torch.is_grad_enabled() and qkv.requires_grad else qkv
+        q, k, v = qkv.contiguous() if qkv.requires_grad else qkv  # requires_grad: training with autograd on
         p = self.dropout if self.training else 0.0
         if self.kind == "linear":  # phi(q) (phi(k)^T v) / (phi(q) sum phi(k)), phi = elu + 1: O(S) in length
             q, k = F.elu(q) + 1, F.elu(k) + 1
