@@ -64,4 +64,5 @@ def test_pypots_peer_imputes_in_data_units_and_keeps_observed_values():
     assert secs["train_s"] > 0 and secs["impute_s"] > 0
     draws, _ = pypots_impute("csdi", x, train, epochs=1, n_samples=3)
     assert draws.shape == (5, 3, 8, 3) and np.isfinite(draws).all()
-    assert 50 < draws.transpose(1, 0, 2, 3)[:, ~observed].mean() < 150
+    # one epoch of CSDI leaves wide draws, so their median (not their mean) shows the data units (100, not 0)
+    assert 50 < np.median(draws.transpose(1, 0, 2, 3)[:, ~observed]) < 150

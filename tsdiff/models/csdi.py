@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from ..core.conditioning import Condition
 from ..core.parameterization import check_parameterization
+from . import cpu_attention
 from .layers import label_rows
 
 
@@ -108,7 +108,8 @@ def time_embedding(pos: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention over the middle axis of (N, S, C); softmax (SDPA) or linear."""
+    """Multi-head self-attention over axis 1 of (A, S, B, C): each of the A x B sequences of S positions on its own;
+    softmax (SDPA, or the fused small-head CPU kernel when sampling) or linear."""
 
     def __init__(self, channels: int, heads: int, dropout: float, kind: str):
         super().__init__()
@@ -121,13 +122,19 @@ class Attention(nn.Module):
         self.out = nn.Linear(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, s, c = x.shape
-        # (N, S, 3C) -> three (N, H, S, D) views. Sampling uses them as they are (the kernels take strided inputs,
-        # and SDPA's CPU kernel returns a view of (N, S, H, D), so the reshape after it is free too); training copies
-        # them into contiguous (3, N, H, S, D) first, which its backward pass runs faster on (README, "Speed and scale")
-        qkv = self.qkv(x).view(n, s, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.contiguous() if qkv.requires_grad else qkv  # requires_grad: training with autograd on
+        a, s, b, c = x.shape
         p = self.dropout if self.training else 0.0
+        qkv = self.qkv(x)  # (A, S, B, 3C)
+        if self.kind == "softmax" and p == 0 and cpu_attention.supports(qkv, self.heads):
+            return self.out(cpu_attention.small_head_attention(qkv, self.heads))  # sampling on a CPU: no copies
+        # (A, S, B, 3C) -> three (A*B, H, S, D): views when B = 1 and no gradient is needed (the kernels take
+        # strided inputs, and SDPA's CPU kernel returns a view of (N, S, H, D), so the reshape after it is free
+        # too); copies otherwise, and always in training, whose backward runs faster on contiguous inputs
+        # (README, "Speed and scale")
+        qkv = qkv.view(a, s, b, 3, self.heads, c // self.heads).permute(3, 0, 2, 4, 1, 5)  # (3, A, B, H, S, D)
+        if qkv.requires_grad:  # training with autograd on
+            qkv = qkv.contiguous()
+        q, k, v = qkv.reshape(3, a * b, self.heads, s, c // self.heads)
         if self.kind == "linear":  # phi(q) (phi(k)^T v) / (phi(q) sum phi(k)), phi = elu + 1: O(S) in length
             q, k = F.elu(q) + 1, F.elu(k) + 1
             kv = torch.einsum("nhsd,nhse->nhde", k, v)
@@ -137,7 +144,8 @@ class Attention(nn.Module):
             y = attention_with_dropout(q, k, v, p)
         else:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
-        return self.out(y.transpose(1, 2).reshape(n, s, c))
+        y = y.view(a, b, self.heads, s, c // self.heads).permute(0, 3, 1, 2, 4)  # (A, S, B, H, D)
+        return self.out(y.reshape(a, s, b, c))
 
 
 class Dropout(nn.Dropout):
@@ -172,7 +180,7 @@ class TransformerLayer(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(channels), nn.LayerNorm(channels)
         self.drop = Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, S, C)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (A, S, B, C), attention over S
         x = self.norm1(x + self.drop(self.attn(x)))
         return self.norm2(x + self.drop(self.ff(x)))
 
@@ -203,10 +211,9 @@ class ResidualLayer(nn.Module):
         b, k, l, ch = x.shape
         y = x + self.step_proj(step_emb)[:, None, None, :]
         if l > 1:
-            y = self.time_layer(y.reshape(b * k, l, ch)).reshape(b, k, l, ch)  # attention over time (a view)
+            y = self.time_layer(y.reshape(b * k, l, 1, ch)).reshape(b, k, l, ch)  # attention over time (a view)
         if k > 1:
-            y = rearrange(y, "b k l c -> (b l) k c")
-            y = rearrange(self.feature_layer(y), "(b l) k c -> b k l c", b=b)  # attention over features
+            y = self.feature_layer(y)  # attention over features: axis 1 of (B, K, L, C)
         gate_filter = self.mid_proj(y)  # (B, K, L, 2C), plus the side information, summed in place:
         gate_filter += (self.side_time(time_emb) + self.side_bias)[:, None, :, :]  # time part (B, 1, L, 2C)
         gate_filter += self.side_feature(feature_emb)[None, :, None, :]  # feature part (1, K, 1, 2C)

@@ -1,0 +1,127 @@
+"""The fused small-head CPU attention kernel: equal to SDPA, used only where it applies, and optional."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tsdiff.core import Condition
+from tsdiff.models import CSDIDenoiser, cpu_attention
+
+HAS_AVX512 = "avx512f" in cpu_attention._cpu_flags()
+CAN_BUILD = HAS_AVX512 and shutil.which("c++") is not None and os.environ.get("TSDIFF_CPU_KERNELS", "1") != "0"
+needs_kernel = pytest.mark.skipif(not CAN_BUILD, reason="needs an AVX-512 CPU and a C++ compiler")
+
+
+def _sdpa(qkv: torch.Tensor, heads: int) -> torch.Tensor:
+    """The reference: (A, S, B, 3C) -> (A, S, B, C) through scaled_dot_product_attention, sequence by sequence."""
+    a, s, b, c3 = qkv.shape
+    c, d = c3 // 3, c3 // 3 // heads
+    q, k, v = qkv.view(a, s, b, 3, heads, d).permute(3, 0, 2, 4, 1, 5).reshape(3, a * b, heads, s, d)
+    y = F.scaled_dot_product_attention(q, k, v)  # (A*B, H, S, D)
+    return y.view(a, b, heads, s, d).permute(0, 3, 1, 2, 4).reshape(a, s, b, c)
+
+
+@needs_kernel
+def test_kernel_builds_here():
+    assert cpu_attention.available(), "AVX-512 and a compiler are present, so the kernel must build"
+
+
+@needs_kernel
+@pytest.mark.parametrize("head_dim", cpu_attention.HEAD_DIMS)
+@pytest.mark.parametrize("a, s, b", [(3, 1, 1), (2, 5, 1), (4, 16, 1), (2, 17, 3), (5, 35, 2), (3, 48, 1), (1, 100, 2)])
+def test_kernel_equals_sdpa(head_dim, a, s, b):
+    heads = 3
+    g = torch.Generator().manual_seed(s * 100 + head_dim)
+    qkv = torch.randn(a, s, b, 3 * heads * head_dim, generator=g)
+    original = qkv.clone()
+    y = cpu_attention.small_head_attention(qkv, heads)
+    torch.testing.assert_close(y, _sdpa(qkv, heads), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(qkv, original, rtol=0, atol=0)  # the input is not touched
+
+
+@needs_kernel
+def test_kernel_is_stable_for_large_scores_and_takes_strided_input():
+    heads, d = 2, 8
+    g = torch.Generator().manual_seed(1)
+    qkv = 60 * torch.randn(4, 37, 2, 3 * heads * d, generator=g)  # scores in the thousands: needs the max shift
+    y = cpu_attention.small_head_attention(qkv, heads)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y, _sdpa(qkv, heads), rtol=1e-4, atol=1e-4)
+    wide = torch.randn(4, 37, 2, 2 * 3 * heads * d, generator=g)[..., ::2]  # non-contiguous input is copied first
+    torch.testing.assert_close(cpu_attention.small_head_attention(wide, heads), _sdpa(wide, heads))
+
+
+@needs_kernel
+def test_kernel_rejects_bad_input():
+    with pytest.raises(RuntimeError, match="head dimension"):
+        cpu_attention.small_head_attention(torch.randn(2, 4, 1, 3 * 2 * 5), 2)  # D = 5
+    with pytest.raises(RuntimeError, match="float32"):
+        cpu_attention.small_head_attention(torch.randn(2, 4, 1, 48, dtype=torch.float64), 2)
+
+
+def _model_inputs(b=3, k=6, l=20):
+    g = torch.Generator().manual_seed(0)
+    mask = torch.rand(b, k, l, generator=g) < 0.4
+    cond = Condition(observed=torch.randn(b, k, l, generator=g), obs_mask=mask)
+    return torch.randn(b, k, l, generator=g), torch.randint(0, 50, (b,), generator=g).float(), cond
+
+
+@needs_kernel
+@pytest.mark.parametrize("preset", ["reference", "small"])
+def test_model_output_is_the_same_with_and_without_the_kernel(preset, monkeypatch):
+    model = CSDIDenoiser.preset(preset, n_features=6).eval()
+    torch.nn.init.normal_(model.output.weight)
+    x, t, cond = _model_inputs()
+    calls = []
+    kernel = cpu_attention.small_head_attention
+    monkeypatch.setattr(cpu_attention, "small_head_attention", lambda *a: calls.append(1) or kernel(*a))
+    with torch.no_grad():
+        fused = model(x, t, cond)
+    assert len(calls) == 2 * model.config.layers  # every time and feature attention went through the kernel
+    monkeypatch.setitem(cpu_attention._state, "ok", False)
+    with torch.no_grad():
+        plain = model(x, t, cond)
+    torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
+
+
+@needs_kernel
+def test_kernel_is_not_used_for_training_or_unsupported_heads(monkeypatch):
+    calls = []
+    kernel = cpu_attention.small_head_attention
+    monkeypatch.setattr(cpu_attention, "small_head_attention", lambda *a: calls.append(1) or kernel(*a))
+    x, t, cond = _model_inputs()
+    model = CSDIDenoiser.preset("small", n_features=6)
+    model(x, t, cond).sum().backward()  # gradients wanted: SDPA (the kernel has no backward)
+    with torch.no_grad():
+        CSDIDenoiser.preset("small", n_features=6, heads=1).eval()(x, t, cond)  # head dimension 32
+        CSDIDenoiser.preset("reference", n_features=6).train()(x, t, cond)  # dropout active
+    assert calls == []
+
+
+@needs_kernel
+def test_compiled_model_with_the_kernel_equals_eager():
+    model = CSDIDenoiser.preset("small", n_features=6).eval()
+    torch.nn.init.normal_(model.output.weight)
+    x, t, cond = _model_inputs()
+    with torch.no_grad():
+        eager = model(x, t, cond)
+        compiled = torch.compile(model, dynamic=False)(x, t, cond)
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+
+
+def test_switched_off_by_the_environment():
+    code = "from tsdiff.models import cpu_attention; print(cpu_attention.available())"
+    env = {**os.environ, "TSDIFF_CPU_KERNELS": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_source_ships_with_the_package():
+    assert cpu_attention.SOURCE.is_file() and cpu_attention.SOURCE.suffix == ".cpp"
+    assert Path(cpu_attention.__file__).parent / "csrc" == cpu_attention.SOURCE.parent
