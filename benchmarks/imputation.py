@@ -143,6 +143,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         progress=args.progress,
         max_rows=args.max_rows,
         mask_strategy=case["strategy"],
+        amp=args.amp,
         compile=args.compile,
     )
     total = int(args.epochs * max(1, len(train) // args.batch_size))
@@ -165,7 +166,9 @@ def run_case(args, case: dict, out: Path) -> list[str]:
 
     tag = case["name"].replace(" ", "_").replace("%", "")
     if args.model:  # score a trained model (e.g. the GPU run's) without training
-        imp = DiffusionImputer.load(args.model, max_rows=args.max_rows, compile=args.compile, progress=args.progress)
+        imp = DiffusionImputer.load(
+            args.model, max_rows=args.max_rows, amp=args.amp, compile=args.compile, progress=args.progress
+        )
         train_s = 0.0
     else:
         start = time.perf_counter()
@@ -177,6 +180,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
     result = getattr(imp, "train_result_", None)
     if args.validate and result is not None and result.best_step is not None:
         label += f", weights of step {result.best_step}/{result.steps} (lowest validation loss)"
+    label += (", bf16 autocast" if args.amp == "bf16" else "") + (f", compile {args.compile}" if args.compile else "")
     settings = args.sweep or [(args.sampler, args.steps, args.samples)]
     calib_values, calib_targets = case["calib"]
     calib_values, calib_targets = calib_values[: args.calibrate], calib_targets[: args.calibrate]
@@ -326,6 +330,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--max-rows", type=int, default=None, help="rows per denoiser call (default: the imputer's, 8 on a CPU)"
     )
     p.add_argument("--compile", default=None, help='torch.compile mode for training and sampling ("default" ...)')
+    p.add_argument(
+        "--amp",
+        type=lambda v: {"true": True, "false": False}.get(v.lower(), v),
+        default=True,
+        help="bf16 autocast: true (on CUDA only, the default), false, or bf16 (on a CPU too: tsdiff.accel.autocast)",
+    )
     p.add_argument("--model", default=None, help="score this saved DiffusionImputer instead of training one")
     p.add_argument(
         "--sweep",

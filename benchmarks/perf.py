@@ -40,13 +40,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from peak_memory import peak_rss_mib  # benchmarks/peak_memory.py
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import (
+    FlopCounterMode,
+    register_flop_formula,
+    sdpa_backward_flop_count,
+    sdpa_flop_count,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tsdiff.accel import autocast, compile_model, rows_per_call, use_tf32  # noqa: E402
 from tsdiff.baselines.peers import PEERS
 from tsdiff.core import Condition, denoising_loss, get_schedule, sample  # noqa: E402
+from tsdiff.models import cpu_attention  # noqa: E402
 from tsdiff.models.csdi import CSDIDenoiser  # noqa: E402
 from tsdiff.models.dit import PRESETS as DIT_PRESETS
 from tsdiff.models.dit import DiTConfig, DiTDenoiser  # noqa: E402
@@ -75,7 +81,20 @@ def timed(fn, device, repeats: int, warmup: int = 2) -> float:
     return statistics.median(times)
 
 
+# torch's FLOP counter knows the CUDA attention kernels but not the CPU flash kernel: count it the same way, so that
+# every row (SDPA or tsdiff's fused CPU kernel, which registers its own formula) includes the attention FLOPs
+@register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu)
+def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+@register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward)
+def _cpu_sdpa_backward_flops(grad_out_shape, query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
 def flops_of(fn) -> int:
+    cpu_attention.available()  # built and its FLOP formula registered before counting
     with FlopCounterMode(display=False) as counter:
         fn()
     return counter.get_total_flops()
@@ -143,12 +162,14 @@ def time_training(model, loss_with, device, amp: bool, mode: str | None, repeats
     return sec, flops_of(lambda: loss_with(model).backward())
 
 
-def training_variants(device, args) -> list[tuple[str, bool, str | None]]:
+def training_variants(device, args) -> list[tuple[str, bool | str, str | None]]:
     """(label, bf16 autocast, torch.compile mode) of each variant timed, filtered by ``--variants``."""
     if device.type == "cuda":
         variants = [("fp32", False, None), ("bf16", True, None), ("bf16+compile", True, "default")]
     else:
         variants = [("fp32", False, None)] + ([("fp32+compile", False, "default")] if args.compile else [])
+        if args.bf16:  # CPU bf16 autocast (pays with AMX and compile: tsdiff.accel.autocast)
+            variants += [("bf16", "bf16", None)] + ([("bf16+compile", "bf16", "default")] if args.compile else [])
     wanted = args.variants.split(",") if args.variants else None
     return [v for v in variants if wanted is None or v[0] in wanted]
 
@@ -428,6 +449,7 @@ def main():
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--dit-batch", type=int, default=None)
     p.add_argument("--compile", action="store_true", help="also time torch.compile on a CPU")
+    p.add_argument("--bf16", action="store_true", help='also time bf16 autocast on a CPU (amp="bf16")')
     p.add_argument("--dit-sizes", default=None, help="DiT presets timed (default S/2 on a CPU, S/2,B/2 on a GPU)")
     p.add_argument("--variants", default=None, help="only these variants, e.g. bf16+compile")
     p.add_argument("--out", default=None, help="markdown file (default benchmarks/results/perf_<device>.md)")
@@ -512,6 +534,16 @@ def speedups(results, samples: int = 100) -> list[str]:
             "tsdiff csdi impute ddpm 50 steps bf16",
             "pypots csdi impute ddpm 50 steps fp32",
             "imputation, 100 samples, 50 DDPM steps, tsdiff bf16 vs PyPOTS fp32",
+        ),
+        (
+            "tsdiff csdi impute ddpm 50 steps fp32+compile",
+            "pypots csdi impute ddpm 50 steps fp32",
+            "imputation, 100 samples, 50 DDPM steps, tsdiff fp32+compile vs PyPOTS fp32",
+        ),
+        (
+            "tsdiff csdi impute ddpm 50 steps bf16+compile",
+            "pypots csdi impute ddpm 50 steps fp32",
+            "imputation, 100 samples, 50 DDPM steps, tsdiff bf16+compile vs PyPOTS fp32",
         ),
         (
             "tsdiff csdi impute ddim 10 steps 50 samples fp32",

@@ -43,7 +43,7 @@ class TrainConfig:
     lr_decay: str = "cosine"  # "constant", "cosine" (to 0) or "step" (x0.1 at 75% and 90% of steps, as CSDI)
     grad_clip: float | None = 1.0  # max global gradient norm; None to disable
     ema_decay: float | None = 0.999  # None to disable the EMA
-    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    amp: bool | str = True  # bf16 autocast: True on CUDA (ignored on CPU), "bf16" on a CPU too, False off
     tf32: bool = True  # TF32 tensor cores for fp32 matmuls on CUDA; ignored on CPU
     compile: str | None = None  # torch.compile mode for the loss's forward/backward ("default", "max-autotune"...)
     pin_memory: bool = True  # gather CPU batches into page-locked buffers for asynchronous copies to CUDA

@@ -2,14 +2,14 @@
 
 The CSDI denoiser attends over a few dozen positions with heads of dimension 8, where PyTorch's CPU
 flash-attention kernel is bound by the overhead of its per-head matrix-product calls. The kernel here puts 16
-queries of one head in the lanes of an AVX-512 register and is 3-4x faster at these shapes (README, "Speed and
-scale"); it is for sampling only (no backward), fp32, and reads the query / key / value projection in the layout a
-linear layer writes it, so neither attention axis needs a transposed copy.
+queries of one head in the lanes of a vector register (8 without AVX-512) and is about 3x faster at these shapes
+(README, "Speed and scale"); it is for sampling only (no backward), fp32, and reads the query / key / value
+projection in the layout a linear layer writes it, so neither attention axis needs a transposed copy.
 
-It is compiled with the C++ compiler of the machine (``torch.utils.cpp_extension``, about 30 s once; cached under
-``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``). Where it cannot be built (no compiler, no AVX-512,
-no ninja) ``available()`` is False, a warning says why once, and the model uses ``scaled_dot_product_attention``
-as before. ``TSDIFF_CPU_KERNELS=0`` turns it off.
+It is compiled for this machine with its C++ compiler (``torch.utils.cpp_extension`` and ninja, about 10 s, once;
+cached under ``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``). Where it cannot be built (no
+compiler or ninja) ``available()`` is False, a warning says why once, and the model uses
+``scaled_dot_product_attention`` as before. ``TSDIFF_CPU_KERNELS=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import register_flop_formula
 
 __all__ = ["available", "supports", "small_head_attention", "HEAD_DIMS"]
 
@@ -40,9 +41,13 @@ def _cpu_flags() -> str:
 def _build() -> bool:
     if os.environ.get("TSDIFF_CPU_KERNELS", "1") == "0":
         return False
-    if platform.machine().lower() not in ("x86_64", "amd64") or "avx512f" not in _cpu_flags():
-        return False  # the kernel is AVX-512 only; SDPA serves other CPUs
     from torch.utils import cpp_extension
+
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):  # 512-bit vectors where the CPU has them (GCC prefers 256 bits otherwise)
+        arch = ["-march=native"] + (["-mprefer-vector-width=512"] if "avx512f" in _cpu_flags() else [])
+    else:
+        arch = ["-mcpu=native"] if machine in ("arm64", "aarch64") else []
 
     # one build per source, torch version and CPU (it is compiled for this machine's instruction set)
     key = hashlib.sha1(SOURCE.read_bytes() + torch.__version__.encode() + _cpu_flags().encode()).hexdigest()[:12]
@@ -50,7 +55,7 @@ def _build() -> bool:
         cpp_extension.load(
             name=f"tsdiff_cpu_attention_{key}",
             sources=[str(SOURCE)],
-            extra_cflags=["-O3", "-march=native", "-fopenmp"],
+            extra_cflags=["-O3", *arch, "-fopenmp"],
             extra_ldflags=["-fopenmp"],
             is_python_module=False,
             verbose=False,
@@ -68,6 +73,11 @@ def _build() -> bool:
     def _(qkv, heads):  # shapes for torch.compile's tracing
         return qkv.new_empty((*qkv.shape[:-1], qkv.shape[-1] // 3))
 
+    @register_flop_formula(torch.ops.tsdiff.small_head_attention)
+    def _flops(qkv_shape, heads, *args, **kwargs) -> int:  # as SDPA counts it: q k^T and the weighted sum of v
+        a, s, b, c3 = qkv_shape
+        return 4 * a * b * s * s * (c3 // 3)
+
     return True
 
 
@@ -79,11 +89,11 @@ def available() -> bool:
 
 
 def supports(qkv: torch.Tensor, heads: int) -> bool:
-    """Whether ``small_head_attention(qkv, heads)`` applies: fp32 on a CPU, no gradient wanted, a head dimension in
-    ``HEAD_DIMS``, and the kernel available."""
+    """Whether ``small_head_attention(qkv, heads)`` applies: fp32 (or bf16 under autocast) on a CPU, no gradient
+    wanted, a head dimension in ``HEAD_DIMS``, and the kernel available."""
     return (
         qkv.device.type == "cpu"
-        and qkv.dtype == torch.float32
+        and qkv.dtype in (torch.float32, torch.bfloat16)
         and not (qkv.requires_grad and torch.is_grad_enabled())
         and qkv.shape[-1] % (3 * heads) == 0
         and qkv.shape[-1] // (3 * heads) in HEAD_DIMS
@@ -94,5 +104,7 @@ def supports(qkv: torch.Tensor, heads: int) -> bool:
 def small_head_attention(qkv: torch.Tensor, heads: int) -> torch.Tensor:
     """softmax(q k^T / sqrt(D)) v over axis 1 of ``qkv`` (A, S, B, 3C) = [q | k | v] -> (A, S, B, C), each of the
     A x B sequences and H heads (D = C / H channels) on its own. Equals ``scaled_dot_product_attention`` on the
-    same heads to float rounding (tested)."""
+    same heads to float rounding (tested). bf16 input is computed in fp32 and returned in fp32."""
+    if qkv.dtype == torch.bfloat16:
+        qkv = qkv.float()
     return torch.ops.tsdiff.small_head_attention(qkv.contiguous(), heads)

@@ -131,8 +131,9 @@ class EnsembleForecaster:
                      deterministic model) and keep the best weights rather than the last (default None: the last)
     max_batch        rows (init times x members) per forward pass: bounds memory
     seed, device, progress
-    amp, compile     GPU fast path (``tsdiff.accel``): bf16 autocast on CUDA for training and sampling, and an
-                     optional ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
+    amp, compile     fast path (``tsdiff.accel``): bf16 autocast for training and sampling (True: on CUDA only;
+                     "bf16": on a CPU too, where it pays with AMX and ``compile``), and an optional
+                     ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
     """
 
     def __init__(
@@ -166,7 +167,7 @@ class EnsembleForecaster:
         max_batch: int = 512,
         seed: int = 0,
         device: str | None = None,
-        amp: bool = True,
+        amp: bool | str = True,
         compile: str | None = None,
         progress: bool = True,
     ):

@@ -72,8 +72,9 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
                      training, calls ``calibrate`` on them: conformal spread factors for the 90% interval
                      (default 0: off; see ``calibrate``)
     device, seed, progress
-    amp, compile     GPU fast path (``tsdiff.accel``): bf16 autocast on CUDA for training and sampling, and an
-                     optional ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
+    amp, compile     fast path (``tsdiff.accel``): bf16 autocast for training and sampling (True: on CUDA only;
+                     "bf16": on a CPU too, where it pays with AMX and ``compile``), and an optional
+                     ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
     """
 
     def __init__(
@@ -103,7 +104,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         horizon: int | None = None,
         calibration_fraction: float = 0.0,
         device: str | None = None,
-        amp: bool = True,
+        amp: bool | str = True,
         compile: str | None = None,
         seed: int = 0,
         progress: bool = True,

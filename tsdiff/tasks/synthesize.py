@@ -68,8 +68,9 @@ class Synthesizer:
     resample              RePaint repeats per step when sampling with a prefix or observed points
     clip_denoised         clip the sampler's x0 estimates to the training range ([-1, 1] after scaling)
     max_batch             windows sent to the model at once when sampling
-    amp, compile          GPU fast path (``tsdiff.accel``): bf16 autocast on CUDA for training and sampling, and an
-                          optional ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
+    amp, compile          fast path (``tsdiff.accel``): bf16 autocast for training and sampling (True: on CUDA
+                          only; "bf16": on a CPU too, where it pays with AMX and ``compile``), and an optional
+                          ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
     """
 
     def __init__(
@@ -101,7 +102,7 @@ class Synthesizer:
         clip_denoised: bool = True,
         max_batch: int = 1024,
         device: str | None = None,
-        amp: bool = True,
+        amp: bool | str = True,
         compile: str | None = None,
         seed: int = 0,
         progress: bool = True,

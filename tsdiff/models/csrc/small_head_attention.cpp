@@ -1,10 +1,11 @@
-// Softmax attention for many short sequences with small heads (dimension 4, 8 or 16), fp32, on AVX-512 CPUs.
+// Softmax attention for many short sequences with small heads (dimension 4, 8 or 16), fp32, on the CPU.
 //
 // The CSDI denoiser attends over 35-48 positions with heads of dimension 8: PyTorch's CPU flash-attention kernel
-// spends most of its time in per-head matrix-product calls too small to pay for themselves. Here 16 queries of
-// one head ride in the 16 lanes of a vector register: the scores against each key, their softmax and the
-// weighted sum of the values all run along the keys, with every key and value element broadcast from memory, so
-// nothing needs a horizontal reduction, a transposed copy or a call into BLAS. Inference only (no backward).
+// spends most of its time in per-head matrix-product calls too small to pay for themselves. Here W queries of one
+// head ride in the W lanes of a vector (16 with AVX-512, else 8): the scores against each key, their softmax and
+// the weighted sum of the values all run along the keys, with every key and value element broadcast to all lanes,
+// so nothing needs a horizontal reduction, a transposed copy or a call into BLAS. Inference only (no backward).
+// Written with GCC / Clang vector extensions, so the compiler maps it to AVX-512, AVX2 or NEON.
 //
 // Layout: qkv (A, S, B, 3C) as a linear layer writes it ([q | k | v], heads of C / H channels), attention over
 // the S axis for each of the A x B sequences; out (A, S, B, C). Time attention is (A = batch x features, S = L,
@@ -13,88 +14,98 @@
 #include <torch/library.h>
 #include <torch/types.h>
 
+#include <algorithm>
 #include <cmath>
-#include <immintrin.h>
+#include <cstdint>
+#include <cstring>
 #include <vector>
-
-#ifndef __AVX512F__
-#error "tsdiff small-head attention needs AVX-512 (the Python side falls back to scaled_dot_product_attention)"
-#endif
 
 namespace {
 
+#if defined(__AVX512F__)
+constexpr int W = 16;
+#else
+constexpr int W = 8;
+#endif
+typedef float vf __attribute__((vector_size(4 * W)));
+typedef int32_t vi __attribute__((vector_size(4 * W)));
+
+inline vf splat(float x) { return vf{} + x; }
+
+inline vf vmax(vf a, vf b) {  // lane-wise maximum (no NaN can reach it: the inputs are finite scores)
+  const vi a_wins = a > b;
+  return (vf)(((vi)a & a_wins) | ((vi)b & ~a_wins));
+}
+
 // e^x for x <= 0 with a relative error of about 2e-7 (flushed to e^-87 below that): x = n ln2 + f with
-// |f| <= ln2 / 2 (Cody-Waite, two-part ln2), a degree-6 Taylor polynomial for e^f, and 2^n by scalef.
-inline __m512 exp_nonpositive(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 f = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  f = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), f);
-  __m512 p = _mm512_set1_ps(1.f / 720);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f / 120));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f / 24));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f / 6));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
-  return _mm512_scalef_ps(p, n);
+// |f| <= ln2 / 2 (Cody-Waite, two-part ln2), a degree-6 Taylor polynomial for e^f, and 2^n from exponent bits.
+inline vf exp_nonpositive(vf x) {
+  x = vmax(x, splat(-87.f));
+  const vf shifter = splat(12582912.f);  // 1.5 x 2^23: adding and subtracting it rounds to the nearest integer
+  const vf n = (x * 1.44269504088896341f + shifter) - shifter;
+  vf f = x - n * 0.693359375f;
+  f = f + n * 2.12194440e-4f;
+  vf p = splat(1.f / 720);
+  p = p * f + 1.f / 120;
+  p = p * f + 1.f / 24;
+  p = p * f + 1.f / 6;
+  p = p * f + 0.5f;
+  p = p * f + 1.f;
+  p = p * f + 1.f;
+  const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
+  vf two_n;
+  std::memcpy(&two_n, &bits, sizeof two_n);
+  return p * two_n;
 }
 
 // One head of one sequence. q, k, v point at the sequence's first position (row = stride between positions);
-// o likewise in the output (orow); scores is a 16 x S scratch buffer.
+// o likewise in the output (orow); scores holds S vectors of scratch.
 template <int D>
 void attend(const float* q, const float* k, const float* v, float* o, int64_t S, int64_t row, int64_t orow,
-            float scale, float* scores) {
-  const __m512i lanes = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                           _mm512_set1_epi32((int)row));
-  for (int64_t i0 = 0; i0 < S; i0 += 16) {
-    const int nq = (int)std::min<int64_t>(16, S - i0);
-    const __mmask16 live = (__mmask16)((1u << nq) - 1);
-    __m512 qd[D];  // qd[d] lane r = q[i0 + r, d] / sqrt(D)
-    for (int d = 0; d < D; ++d)
-      qd[d] = _mm512_mul_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, lanes, q + i0 * row + d, 4),
-                            _mm512_set1_ps(scale));
-    // scores against every key, four keys at a time for independent FMA chains; running maximum per query
-    __m512 top = _mm512_set1_ps(-INFINITY);
+            float scale, vf* scores) {
+  for (int64_t i0 = 0; i0 < S; i0 += W) {
+    const int nq = (int)std::min<int64_t>(W, S - i0);
+    vf qd[D];  // qd[d] lane r = q[i0 + r, d] / sqrt(D); lanes past the last query stay 0 and are not written
+    for (int d = 0; d < D; ++d) {
+      qd[d] = vf{};
+      for (int r = 0; r < nq; ++r) qd[d][r] = q[(i0 + r) * row + d] * scale;
+    }
+    // scores against every key, four keys at a time for independent multiply-add chains; running maximum
+    vf top = splat(-INFINITY);
     int64_t j = 0;
     for (; j + 4 <= S; j += 4) {
       const float* kj = k + j * row;
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      vf a0 = vf{}, a1 = a0, a2 = a0, a3 = a0;
       for (int d = 0; d < D; ++d) {
-        a0 = _mm512_fmadd_ps(qd[d], _mm512_set1_ps(kj[d]), a0);
-        a1 = _mm512_fmadd_ps(qd[d], _mm512_set1_ps(kj[row + d]), a1);
-        a2 = _mm512_fmadd_ps(qd[d], _mm512_set1_ps(kj[2 * row + d]), a2);
-        a3 = _mm512_fmadd_ps(qd[d], _mm512_set1_ps(kj[3 * row + d]), a3);
+        a0 += qd[d] * kj[d];
+        a1 += qd[d] * kj[row + d];
+        a2 += qd[d] * kj[2 * row + d];
+        a3 += qd[d] * kj[3 * row + d];
       }
-      _mm512_storeu_ps(scores + j * 16, a0);
-      _mm512_storeu_ps(scores + (j + 1) * 16, a1);
-      _mm512_storeu_ps(scores + (j + 2) * 16, a2);
-      _mm512_storeu_ps(scores + (j + 3) * 16, a3);
-      top = _mm512_max_ps(_mm512_max_ps(top, _mm512_max_ps(a0, a1)), _mm512_max_ps(a2, a3));
+      scores[j] = a0, scores[j + 1] = a1, scores[j + 2] = a2, scores[j + 3] = a3;
+      top = vmax(top, vmax(vmax(a0, a1), vmax(a2, a3)));
     }
     for (; j < S; ++j) {
       const float* kj = k + j * row;
-      __m512 a0 = _mm512_setzero_ps();
-      for (int d = 0; d < D; ++d) a0 = _mm512_fmadd_ps(qd[d], _mm512_set1_ps(kj[d]), a0);
-      _mm512_storeu_ps(scores + j * 16, a0);
-      top = _mm512_max_ps(top, a0);
+      vf a0 = vf{};
+      for (int d = 0; d < D; ++d) a0 += qd[d] * kj[d];
+      scores[j] = a0;
+      top = vmax(top, a0);
     }
     // softmax weights and the weighted sum of the values in one pass over the keys
-    __m512 total = _mm512_setzero_ps();
-    __m512 acc[D];
-    for (int d = 0; d < D; ++d) acc[d] = _mm512_setzero_ps();
+    vf total = vf{};
+    vf acc[D];
+    for (int d = 0; d < D; ++d) acc[d] = vf{};
     for (j = 0; j < S; ++j) {
-      const __m512 p = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(scores + j * 16), top));
-      total = _mm512_add_ps(total, p);
+      const vf p = exp_nonpositive(scores[j] - top);
+      total += p;
       const float* vj = v + j * row;
-      for (int d = 0; d < D; ++d) acc[d] = _mm512_fmadd_ps(p, _mm512_set1_ps(vj[d]), acc[d]);
+      for (int d = 0; d < D; ++d) acc[d] += p * vj[d];
     }
-    const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.f), total);
-    alignas(64) float lanes_out[D][16];
-    for (int d = 0; d < D; ++d) _mm512_store_ps(lanes_out[d], _mm512_mul_ps(acc[d], inv));
+    const vf inv = 1.f / total;
+    for (int d = 0; d < D; ++d) acc[d] *= inv;
     for (int r = 0; r < nq; ++r)
-      for (int d = 0; d < D; ++d) o[(i0 + r) * orow + d] = lanes_out[d][r];
+      for (int d = 0; d < D; ++d) o[(i0 + r) * orow + d] = acc[d][r];
   }
 }
 
@@ -103,7 +114,7 @@ void attend_all(const float* qkv, float* out, int64_t A, int64_t S, int64_t B, i
   const float scale = 1.f / std::sqrt((float)D);
   const int64_t row = B * 3 * C, orow = B * C;
   at::parallel_for(0, A * B * heads, 16, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(16 * S);
+    std::vector<vf> scores(S);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t h = task % heads, b = (task / heads) % B, a = task / (heads * B);
       const float* q = qkv + a * S * row + b * 3 * C + h * D;
