@@ -2,11 +2,13 @@
 
     python benchmarks/perf.py                       # this machine's CPU (about 10 minutes on 2 cores)
     python benchmarks/perf.py --device cuda         # a GPU: adds bf16 / compile variants, MFU, the ensemble row
-    python benchmarks/perf.py --only csdi,pypots    # of: matmul, csdi, impute, equal_crps, pypots,
-                                                    #     samplers, dit, ensemble, epoch
+    python benchmarks/perf.py --only csdi,pypots    # of: matmul, attention, csdi, impute, equal_crps,
+                                                    #     pypots, samplers, dit, ensemble, epoch
 
 Rows (each timed after warm-up, median of repeats, device synchronised):
 - matmul: a plain n x n fp32 (and on a GPU bf16) matrix product: the machine's attainable GFLOP/s;
+- attention (CPU): one time and one feature attention of the reference CSDI at the sampling batch, SDPA against
+  tsdiff's fused small-head kernel (``tsdiff.models.cpu_attention``);
 - csdi train: one training step (forward + backward + AdamW) of the CSDI denoiser at the reference configuration,
   PhysioNet shape (batch 16, K 35, L 48); FLOPs counted by ``torch.utils.flop_counter``; achieved GFLOP/s and
   its fraction of the fp32 matmul's (CPU) or of the device's peak (MFU, GPU);
@@ -238,6 +240,26 @@ def _impute(model, schedule, sampler, steps, cond, generator, n_samples, device,
                 sample(model, shape, schedule, sampler, steps, condition=part, generator=generator, n_samples=s)
 
 
+def attention(device, args, matmul_gflops=None) -> list[dict]:
+    """One attention of the reference CSDI at the CPU sampling batch (8 rows): SDPA on the (N, H, S, D) views that
+    the model used before, and the fused small-head kernel on the qkv projection as the model now passes it."""
+    if device.type != "cpu" or not cpu_attention.available():
+        return []
+    rows, heads, c = rows_per_call(device), 8, 64
+    shapes = {"time (S = L = 48)": (rows * K, L, 1), "features (S = K = 35)": (rows, K, L)}
+    out = []
+    for what, (a, s, b) in shapes.items():
+        qkv = torch.randn(a, s, b, 3 * c, generator=torch.Generator().manual_seed(0))
+        q, k, v = qkv.view(a, s, b, 3, heads, c // heads).permute(3, 0, 2, 4, 1, 5).reshape(3, a * b, heads, s, -1)
+        flops = 4 * a * b * s * s * c
+        with torch.no_grad():
+            sdpa = timed(partial(torch.nn.functional.scaled_dot_product_attention, q, k, v), device, args.repeats * 10)
+            fused = timed(partial(cpu_attention.small_head_attention, qkv, heads), device, args.repeats * 10)
+        for name, sec in (("sdpa", sdpa), ("fused kernel", fused)):
+            out.append(rate_row(f"attention over {what}, {a * b} sequences, {name}", sec, flops, device, False))
+    return out
+
+
 def profile(device, args, matmul_gflops=None) -> list[dict]:
     """Print the costliest operators of one CSDI denoiser call at the imputation batch (items x samples), bf16."""
     from torch.profiler import ProfilerActivity
@@ -383,6 +405,7 @@ ROWS = {
     "equal_crps": None,
     "dit": dit_train,
     "profile": profile,
+    "attention": attention,
     "ensemble": ensemble,
     "epoch": epoch,
 }
@@ -443,7 +466,7 @@ def fmt(v, digits=3):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--only", default="matmul,csdi,impute,equal_crps,pypots,samplers,dit,ensemble,epoch")
+    p.add_argument("--only", default="matmul,attention,csdi,impute,equal_crps,pypots,samplers,dit,ensemble,epoch")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--items", type=int, default=None, help="items imputed (default 1 on CPU, 16 on GPU)")
     p.add_argument("--samples", type=int, default=100)

@@ -61,6 +61,10 @@ def compile_model(model: torch.nn.Module, mode: str | None) -> torch.nn.Module:
         raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}")
     if mode is None:
         return model
+    if any(p.device.type == "cpu" for p in model.parameters()):
+        from .models import cpu_attention
+
+        cpu_attention.available()  # build the fused CPU attention kernel now: it cannot be built while tracing
     return torch.compile(model, mode=mode, dynamic=False)
 
 

@@ -90,14 +90,15 @@ def available() -> bool:
 
 def supports(qkv: torch.Tensor, heads: int) -> bool:
     """Whether ``small_head_attention(qkv, heads)`` applies: fp32 (or bf16 under autocast) on a CPU, no gradient
-    wanted, a head dimension in ``HEAD_DIMS``, and the kernel available."""
+    wanted, a head dimension in ``HEAD_DIMS``, and the kernel available. Inside ``torch.compile``'s tracing the
+    kernel is used only if it was built before (``accel.compile_model`` builds it): a build cannot be traced."""
     return (
         qkv.device.type == "cpu"
         and qkv.dtype in (torch.float32, torch.bfloat16)
         and not (qkv.requires_grad and torch.is_grad_enabled())
         and qkv.shape[-1] % (3 * heads) == 0
         and qkv.shape[-1] // (3 * heads) in HEAD_DIMS
-        and available()
+        and (bool(_state.get("ok")) if torch.compiler.is_compiling() else available())
     )
 
 
