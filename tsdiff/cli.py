@@ -366,7 +366,7 @@ def _demo_imputation(args) -> int:
     start = time.perf_counter()
     filled, lo, hi, imputer, draws = _impute_table(given, args)
     seconds = time.perf_counter() - start
-    y = torch.from_numpy(truth.to_numpy())
+    y = torch.from_numpy(truth.to_numpy(copy=True))  # a writable copy (pandas may hand out a read-only view)
     m = torch.from_numpy(targets)
     train = given.to_numpy()[None]
     rows = [

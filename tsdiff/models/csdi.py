@@ -7,10 +7,12 @@ information, and residual / skip outputs; skips summed / sqrt(layers) -> ReLU ->
 Side information = sinusoidal time embedding + learned feature embedding + the conditional mask.
 
 Written for speed, with the same function as the reference:
-- activations stay channels-last (B, K, L, C), so every 1x1 convolution is one matmul and the time attention
-  works on a free view (B*K, L, C); only the feature attention needs a transposed copy;
-- attention is ``scaled_dot_product_attention`` on (N, H, S, D) queries, keys and values: strided views of the
-  qkv projection when sampling (no copy), one contiguous copy in training, whose backward runs faster on it;
+- activations stay channels-last (B, K, L, C), so every 1x1 convolution is one matmul; attention runs over axis 1
+  of (A, S, B, C): the time attention on a free view (B*K, L, 1, C), the feature attention on (B, K, L, C) itself;
+- sampling on a CPU, attention is tsdiff's fused small-head kernel (``cpu_attention``), which reads the qkv
+  projection as it is; otherwise ``scaled_dot_product_attention`` on (N, H, S, D) queries, keys and values:
+  strided views of the qkv projection for the time attention when sampling, one contiguous copy for the feature
+  attention and in training, whose backward runs faster on it;
 - the side-information projection (145 -> 2C channels per position per layer in the reference) is split into its
   time, feature and mask parts, which are summed by broadcasting: identical output at a fraction of the FLOPs;
 - ``attention="linear"`` swaps softmax attention for linear attention (Katharopoulos et al. 2020) over long axes.
