@@ -102,6 +102,10 @@ def test_kernel_is_not_used_for_training_or_unsupported_heads(monkeypatch):
         CSDIDenoiser.preset("small", n_features=6, heads=1).eval()(x, t, cond)  # head dimension 32
         CSDIDenoiser.preset("reference", n_features=6).train()(x, t, cond)  # dropout active
     assert calls == []
+    long = torch.zeros(1, 3, cpu_attention.MAX_LENGTH + 1)  # a long time axis goes to SDPA, the features' to the kernel
+    with torch.no_grad():
+        CSDIDenoiser.preset("small", n_features=3).eval()(long, torch.ones(1), Condition(long, long > 0))
+    assert len(calls) == 2  # the two layers' feature attentions (3 positions), not their time attentions
 
 
 @needs_kernel
