@@ -32,11 +32,13 @@ _state: dict[str, object] = {}
 
 
 def _cpu_flags() -> str:
+    """The CPU's feature flags (x86 "flags", ARM "Features"), with the machine and processor names."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
-        return next((line for line in text.splitlines() if line.startswith("flags")), "")
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return platform.processor()
+        lines = []
+    flags = next((line for line in lines if line.startswith(("flags", "Features"))), "")
+    return f"{platform.machine()} {platform.processor()} {flags}"
 
 
 def _build() -> bool:
@@ -61,7 +63,8 @@ def _build() -> bool:
             is_python_module=False,
             verbose=False,
         )
-    except Exception as err:  # any build failure means: fall back to SDPA
+        _register_python_parts()
+    except Exception as err:  # any build or registration failure means: fall back to SDPA
         warnings.warn(
             f"tsdiff: the fused CPU attention kernel could not be built ({type(err).__name__}: "
             f"{str(err).strip().splitlines()[-1] if str(err).strip() else err}); using scaled_dot_product_attention",
@@ -69,17 +72,22 @@ def _build() -> bool:
             stacklevel=3,
         )
         return False
+    return True
 
-    @torch.library.register_fake("tsdiff::small_head_attention")
-    def _(qkv, heads):  # shapes for torch.compile's tracing
+
+def _register_python_parts() -> None:
+    """The op's shapes for torch.compile's tracing (``register_fake``, torch >= 2.4; ``impl_abstract`` before) and
+    its FLOPs for torch's counter."""
+    fake = getattr(torch.library, "register_fake", None) or torch.library.impl_abstract
+
+    @fake("tsdiff::small_head_attention")
+    def _(qkv, heads):
         return qkv.new_empty((*qkv.shape[:-1], qkv.shape[-1] // 3))
 
     @register_flop_formula(torch.ops.tsdiff.small_head_attention)
     def _flops(qkv_shape, heads, *args, **kwargs) -> int:  # as SDPA counts it: q k^T and the weighted sum of v
         a, s, b, c3 = qkv_shape
         return 4 * a * b * s * s * (c3 // 3)
-
-    return True
 
 
 def available() -> bool:
@@ -109,6 +117,8 @@ def small_head_attention(qkv: torch.Tensor, heads: int) -> torch.Tensor:
     """softmax(q k^T / sqrt(D)) v over axis 1 of ``qkv`` (A, S, B, 3C) = [q | k | v] -> (A, S, B, C), each of the
     A x B sequences and H heads (D = C / H channels) on its own. Equals ``scaled_dot_product_attention`` on the
     same heads to float rounding (tested). bf16 input is computed in fp32 and returned in fp32."""
+    if not available():
+        raise RuntimeError("tsdiff's CPU attention kernel is not available here (see the warning on its build)")
     if qkv.dtype == torch.bfloat16:
         qkv = qkv.float()
     return torch.ops.tsdiff.small_head_attention(qkv.contiguous(), heads)

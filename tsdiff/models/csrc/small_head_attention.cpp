@@ -32,9 +32,9 @@ typedef int32_t vi __attribute__((vector_size(4 * W)));
 
 inline vf splat(float x) { return vf{} + x; }
 
-inline vf vmax(vf a, vf b) {  // lane-wise maximum (no NaN can reach it: the inputs are finite scores)
-  const vi a_wins = a > b;
-  return (vf)(((vi)a & a_wins) | ((vi)b & ~a_wins));
+inline vf vmax(vf a, vf b) {  // lane-wise maximum; a NaN in a is kept (b wins only where b > a), so NaN propagates
+  const vi b_wins = b > a;
+  return (vf)(((vi)b & b_wins) | ((vi)a & ~b_wins));
 }
 
 // e^x for x <= 0 with a relative error of about 2e-7 (flushed to e^-87 below that): x = n ln2 + f with
@@ -83,14 +83,14 @@ void attend(const float* q, const float* k, const float* v, float* o, int64_t S,
         a3 += qd[d] * kj[3 * row + d];
       }
       scores[j] = a0, scores[j + 1] = a1, scores[j + 2] = a2, scores[j + 3] = a3;
-      top = vmax(top, vmax(vmax(a0, a1), vmax(a2, a3)));
+      top = vmax(vmax(vmax(a0, a1), vmax(a2, a3)), top);
     }
     for (; j < S; ++j) {
       const float* kj = k + j * row;
       vf a0 = vf{};
       for (int d = 0; d < D; ++d) a0 += qd[d] * kj[d];
       scores[j] = a0;
-      top = vmax(top, a0);
+      top = vmax(a0, top);
     }
     // softmax weights and the weighted sum of the values in one pass over the keys
     vf total = vf{};
