@@ -1,6 +1,7 @@
 """The fused small-head CPU attention kernel: equal to SDPA, used only where it applies, and optional."""
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -61,6 +62,25 @@ def test_kernel_is_stable_for_large_scores_and_takes_strided_input():
     assert kernel_error < 3 * sdpa_error + 1e-4
     wide = torch.randn(4, 37, 2, 2 * 3 * heads * d, generator=g)[..., ::2]  # non-contiguous input is copied first
     torch.testing.assert_close(cpu_attention.small_head_attention(wide, heads), _sdpa(wide, heads))
+
+
+@needs_kernel
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86 flags")
+def test_the_8_lane_build_for_cpus_without_avx512_equals_sdpa(tmp_path):
+    from torch.utils import cpp_extension
+
+    cpp_extension.load(
+        name="tsdiff_cpu_attention_test_8_lanes",
+        sources=[str(cpu_attention.SOURCE)],
+        extra_cflags=["-O3", "-march=x86-64-v3", "-DTSDIFF_OP_NAMESPACE=tsdiff_8_lanes"],  # AVX2, no AVX-512
+        build_directory=str(tmp_path),
+        is_python_module=False,
+    )
+    g = torch.Generator().manual_seed(3)
+    for a, s, b, heads, d in [(3, 13, 2, 2, 8), (2, 35, 1, 3, 4), (2, 9, 3, 1, 16)]:
+        qkv = torch.randn(a, s, b, 3 * heads * d, generator=g)
+        y = torch.ops.tsdiff_8_lanes.small_head_attention(qkv, heads)
+        torch.testing.assert_close(y, _sdpa(qkv, heads), rtol=1e-5, atol=1e-5)
 
 
 @needs_kernel

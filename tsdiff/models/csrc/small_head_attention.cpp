@@ -144,5 +144,11 @@ at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads) {
 
 }  // namespace
 
-TORCH_LIBRARY(tsdiff, m) { m.def("small_head_attention(Tensor qkv, int heads) -> Tensor"); }
-TORCH_LIBRARY_IMPL(tsdiff, CPU, m) { m.impl("small_head_attention", &small_head_attention); }
+// The op's namespace: tsdiff, unless a build names another (the tests build an 8-lane variant beside the default)
+#ifndef TSDIFF_OP_NAMESPACE
+#define TSDIFF_OP_NAMESPACE tsdiff
+#endif
+#define TSDIFF_LIBRARY(ns, m) TORCH_LIBRARY(ns, m)  // one level more, so that the namespace macro is expanded
+#define TSDIFF_LIBRARY_IMPL(ns, k, m) TORCH_LIBRARY_IMPL(ns, k, m)
+TSDIFF_LIBRARY(TSDIFF_OP_NAMESPACE, m) { m.def("small_head_attention(Tensor qkv, int heads) -> Tensor"); }
+TSDIFF_LIBRARY_IMPL(TSDIFF_OP_NAMESPACE, CPU, m) { m.impl("small_head_attention", &small_head_attention); }
