@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tsdiff.accel import autocast, compile_model, rows_per_call, use_tf32  # noqa: E402
 from tsdiff.baselines.peers import PEERS
 from tsdiff.core import Condition, denoising_loss, get_schedule, sample  # noqa: E402
-from tsdiff.models import cpu_attention  # noqa: E402
+from tsdiff.models import cpu_attention, cpu_kernels  # noqa: E402
 from tsdiff.models.csdi import CSDIDenoiser  # noqa: E402
 from tsdiff.models.dit import PRESETS as DIT_PRESETS
 from tsdiff.models.dit import DiTConfig, DiTDenoiser  # noqa: E402
@@ -96,7 +96,7 @@ def _cpu_sdpa_backward_flops(grad_out_shape, query_shape, key_shape, value_shape
 
 
 def flops_of(fn) -> int:
-    cpu_attention.available()  # built and its FLOP formula registered before counting
+    cpu_kernels.available()  # built and the attention FLOP formula registered before counting
     with FlopCounterMode(display=False) as counter:
         fn()
     return counter.get_total_flops()
@@ -243,7 +243,7 @@ def _impute(model, schedule, sampler, steps, cond, generator, n_samples, device,
 def attention(device, args, matmul_gflops=None) -> list[dict]:
     """One attention of the reference CSDI at the CPU sampling batch (8 rows): SDPA on the (N, H, S, D) views that
     the model used before, and the fused small-head kernel on the qkv projection as the model now passes it."""
-    if device.type != "cpu" or not cpu_attention.available():
+    if device.type != "cpu" or not cpu_kernels.available():
         return []
     rows, heads, c = rows_per_call(device), 8, 64
     shapes = {"time (S = L = 48)": (rows * K, L, 1), "features (S = K = 35)": (rows, K, L)}

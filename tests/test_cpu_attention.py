@@ -1,4 +1,5 @@
-"""The fused small-head CPU attention kernel: equal to SDPA, used only where it applies, and optional."""
+"""The CPU kernels' build and the fused small-head attention kernel: equal to SDPA, used only where it applies,
+and optional."""
 
 import os
 import platform
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from tsdiff.core import Condition
-from tsdiff.models import CSDIDenoiser, cpu_attention
+from tsdiff.models import CSDIDenoiser, cpu_attention, cpu_kernels
 
 CAN_BUILD = shutil.which("c++") is not None and os.environ.get("TSDIFF_CPU_KERNELS", "1") != "0"
 needs_kernel = pytest.mark.skipif(not CAN_BUILD, reason="needs a C++ compiler")
@@ -33,7 +34,7 @@ def _sdpa(qkv: torch.Tensor, heads: int) -> torch.Tensor:
 
 @needs_kernel
 def test_kernel_builds_here():
-    assert cpu_attention.available(), "a compiler is present, so the kernel must build"
+    assert cpu_kernels.available(), "a compiler is present, so the kernels must build"
 
 
 @needs_kernel
@@ -66,12 +67,12 @@ def test_kernel_is_stable_for_large_scores_and_takes_strided_input():
 
 @needs_kernel
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86 flags")
-def test_the_8_lane_build_for_cpus_without_avx512_equals_sdpa(tmp_path):
+def test_the_8_lane_build_for_cpus_without_avx512_equals_sdpa_and_draws_the_same_dropout(tmp_path):
     from torch.utils import cpp_extension
 
     cpp_extension.load(
-        name="tsdiff_cpu_attention_test_8_lanes",
-        sources=[str(cpu_attention.SOURCE)],
+        name="tsdiff_cpu_kernels_test_8_lanes",
+        sources=[str(source) for source in cpu_kernels.SOURCES],
         extra_cflags=["-O3", "-march=x86-64-v3", "-DTSDIFF_OP_NAMESPACE=tsdiff_8_lanes"],  # AVX2, no AVX-512
         build_directory=str(tmp_path),
         is_python_module=False,
@@ -81,6 +82,10 @@ def test_the_8_lane_build_for_cpus_without_avx512_equals_sdpa(tmp_path):
         qkv = torch.randn(a, s, b, 3 * heads * d, generator=g)
         y = torch.ops.tsdiff_8_lanes.small_head_attention(qkv, heads)
         torch.testing.assert_close(y, _sdpa(qkv, heads), rtol=1e-5, atol=1e-5)
+    x = torch.randn(1000 + 5, generator=g)  # the mask does not depend on the vector width (tail included)
+    assert cpu_kernels.available()
+    eight_lanes, default = torch.ops.tsdiff_8_lanes.hash_dropout(x, 0.3, 7), torch.ops.tsdiff.hash_dropout(x, 0.3, 7)
+    torch.testing.assert_close(eight_lanes, default, rtol=0, atol=0)
 
 
 @needs_kernel
@@ -121,7 +126,7 @@ def test_model_output_is_the_same_with_and_without_the_kernel(preset, monkeypatc
     with torch.no_grad():
         fused = model(x, t, cond)
     assert len(calls) == 2 * model.config.layers  # every time and feature attention went through the kernel
-    monkeypatch.setitem(cpu_attention._state, "ok", False)
+    monkeypatch.setitem(cpu_kernels._state, "ok", False)
     with torch.no_grad():
         plain = model(x, t, cond)
     torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
@@ -167,7 +172,7 @@ COMPILED = """
 import torch
 from tsdiff.accel import compile_model
 from tsdiff.core import Condition
-from tsdiff.models import CSDIDenoiser, cpu_attention
+from tsdiff.models import CSDIDenoiser, cpu_attention, cpu_kernels
 
 torch.manual_seed(0)
 model = CSDIDenoiser.preset("small", n_features=6).eval()
@@ -178,7 +183,7 @@ with torch.no_grad():
     compiled = compile_model(model, "default")(x, t, cond)  # the first call of this process: built, then traced
     eager = model(x, t, cond)
 torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
-print(cpu_attention.available(), dict(torch._dynamo.utils.counters["graph_break"]))
+print(cpu_kernels.available(), dict(torch._dynamo.utils.counters["graph_break"]))
 """
 
 
@@ -190,15 +195,16 @@ def test_compiled_model_builds_the_kernel_first_and_equals_eager():
 
 
 def test_switched_off_by_the_environment():
-    code = "from tsdiff.models import cpu_attention; print(cpu_attention.available())"
+    code = "from tsdiff.models import cpu_kernels; print(cpu_kernels.available())"
     env = {**os.environ, "TSDIFF_CPU_KERNELS": "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
-def test_source_ships_with_the_package():
-    assert cpu_attention.SOURCE.is_file() and cpu_attention.SOURCE.suffix == ".cpp"
-    assert Path(cpu_attention.__file__).parent / "csrc" == cpu_attention.SOURCE.parent
+def test_sources_ship_with_the_package():
+    for source in cpu_kernels.SOURCES:
+        assert source.is_file() and source.suffix == ".cpp"
+        assert Path(cpu_kernels.__file__).parent / "csrc" == source.parent
 
 
 @needs_kernel
@@ -217,14 +223,16 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("error: command 'c++' failed\nc++: not found")
 
-    monkeypatch.setattr(cpu_attention, "_state", {})
+    monkeypatch.setattr(cpu_kernels, "_state", {})
     monkeypatch.setattr(cpp_extension, "load", broken)
     with pytest.warns(RuntimeWarning, match="could not be built .*c\\+\\+: not found"):
-        assert not cpu_attention.available()
+        assert not cpu_kernels.available()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # decided once: no second warning, no second build
-        assert not cpu_attention.available()
-    model = CSDIDenoiser.preset("small", n_features=6).eval()
+        assert not cpu_kernels.available()
+    model = CSDIDenoiser.preset("reference", n_features=6).eval()
     x, t, cond = _model_inputs()
     with torch.no_grad():
         assert torch.isfinite(model(x, t, cond)).all()  # SDPA serves
+    model.train()(x, t, cond).sum().backward()  # and torch's random draws serve the dropout
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -62,9 +62,9 @@ def compile_model(model: torch.nn.Module, mode: str | None) -> torch.nn.Module:
     if mode is None:
         return model
     if any(p.device.type == "cpu" for p in model.parameters()):
-        from .models import cpu_attention
+        from .models import cpu_kernels
 
-        cpu_attention.available()  # build the fused CPU attention kernel now: it cannot be built while tracing
+        cpu_kernels.available()  # build tsdiff's CPU kernels now: they cannot be built while tracing
     return torch.compile(model, mode=mode, dynamic=False)
 
 

@@ -148,7 +148,9 @@ at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads) {
 #ifndef TSDIFF_OP_NAMESPACE
 #define TSDIFF_OP_NAMESPACE tsdiff
 #endif
-#define TSDIFF_LIBRARY(ns, m) TORCH_LIBRARY(ns, m)  // one level more, so that the namespace macro is expanded
+// one level more, so that the namespace macro is expanded; a fragment, as the namespace's other ops live in
+// other sources of the same build (csrc/hash_dropout.cpp)
+#define TSDIFF_LIBRARY_FRAGMENT(ns, m) TORCH_LIBRARY_FRAGMENT(ns, m)
 #define TSDIFF_LIBRARY_IMPL(ns, k, m) TORCH_LIBRARY_IMPL(ns, k, m)
-TSDIFF_LIBRARY(TSDIFF_OP_NAMESPACE, m) { m.def("small_head_attention(Tensor qkv, int heads) -> Tensor"); }
+TSDIFF_LIBRARY_FRAGMENT(TSDIFF_OP_NAMESPACE, m) { m.def("small_head_attention(Tensor qkv, int heads) -> Tensor"); }
 TSDIFF_LIBRARY_IMPL(TSDIFF_OP_NAMESPACE, CPU, m) { m.impl("small_head_attention", &small_head_attention); }
