@@ -2,13 +2,16 @@
 
     python benchmarks/perf.py                       # this machine's CPU (about 10 minutes on 2 cores)
     python benchmarks/perf.py --device cuda         # a GPU: adds bf16 / compile variants, MFU, the ensemble row
-    python benchmarks/perf.py --only csdi,pypots    # of: matmul, attention, csdi, impute, equal_crps,
-                                                    #     pypots, samplers, dit, ensemble, epoch
+    python benchmarks/perf.py --only csdi,pypots    # of: matmul, attention, dropout, csdi, impute,
+                                                    #     equal_crps, pypots, samplers, dit, ensemble, epoch
 
 Rows (each timed after warm-up, median of repeats, device synchronised):
 - matmul: a plain n x n fp32 (and on a GPU bf16) matrix product: the machine's attainable GFLOP/s;
 - attention (CPU): one time and one feature attention of the reference CSDI at the sampling batch, SDPA against
   tsdiff's fused small-head kernel (``tsdiff.models.cpu_attention``);
+- dropout (CPU): dropout p = 0.1 of one time attention's weights in a reference training step (10.3 M fp32
+  entries): torch's (``F.dropout``; a uniform draw, compare and masked copy, tsdiff's earlier path) against
+  tsdiff's counter-based kernel (``tsdiff.models.cpu_dropout``), with a plain copy of the tensor as the floor;
 - csdi train: one training step (forward + backward + AdamW) of the CSDI denoiser at the reference configuration,
   PhysioNet shape (batch 16, K 35, L 48); FLOPs counted by ``torch.utils.flop_counter``; achieved GFLOP/s and
   its fraction of the fp32 matmul's (CPU) or of the device's peak (MFU, GPU);
@@ -54,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tsdiff.accel import autocast, compile_model, rows_per_call, use_tf32  # noqa: E402
 from tsdiff.baselines.peers import PEERS
 from tsdiff.core import Condition, denoising_loss, get_schedule, sample  # noqa: E402
-from tsdiff.models import cpu_attention, cpu_kernels  # noqa: E402
+from tsdiff.models import cpu_attention, cpu_dropout, cpu_kernels  # noqa: E402
 from tsdiff.models.csdi import CSDIDenoiser  # noqa: E402
 from tsdiff.models.dit import PRESETS as DIT_PRESETS
 from tsdiff.models.dit import DiTConfig, DiTDenoiser  # noqa: E402
@@ -260,6 +263,25 @@ def attention(device, args, matmul_gflops=None) -> list[dict]:
     return out
 
 
+def dropout(device, args, matmul_gflops=None) -> list[dict]:
+    """Dropout of a reference training step's time-attention weights (B K, H, L, L) = (560, 8, 48, 48), p = 0.1."""
+    if device.type != "cpu" or not cpu_kernels.available():
+        return []
+    x = torch.rand(B * K, 8, L, L, generator=torch.Generator().manual_seed(0))
+    p = 0.1
+    ways = {
+        "torch F.dropout": partial(torch.nn.functional.dropout, x, p, True),
+        "torch uniform, compare, masked copy": lambda: torch.where(torch.rand_like(x) >= p, x, 0.0).mul_(1 / (1 - p)),
+        "tsdiff counter-based kernel": partial(cpu_dropout.dropout, x, p),
+        "copy (floor)": x.clone,
+    }
+    n = x.numel()
+    return [
+        {"row": f"dropout {n / 1e6:.1f} M fp32, {name}", "seconds": timed(fn, device, args.repeats * 2)}
+        for name, fn in ways.items()
+    ]
+
+
 def profile(device, args, matmul_gflops=None) -> list[dict]:
     """Print the costliest operators of one CSDI denoiser call at the imputation batch (items x samples), bf16."""
     from torch.profiler import ProfilerActivity
@@ -406,6 +428,7 @@ ROWS = {
     "dit": dit_train,
     "profile": profile,
     "attention": attention,
+    "dropout": dropout,
     "ensemble": ensemble,
     "epoch": epoch,
 }
@@ -466,7 +489,8 @@ def fmt(v, digits=3):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--only", default="matmul,attention,csdi,impute,equal_crps,pypots,samplers,dit,ensemble,epoch")
+    groups = "matmul,attention,dropout,csdi,impute,equal_crps,pypots,samplers,dit,ensemble,epoch"
+    p.add_argument("--only", default=groups)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--items", type=int, default=None, help="items imputed (default 1 on CPU, 16 on GPU)")
     p.add_argument("--samples", type=int, default=100)

@@ -103,11 +103,37 @@ def test_other_dtypes_draw_the_fp32_mask(dtype):
 @needs_kernel
 def test_bf16_is_scaled_in_fp32_and_rounded_as_torch_rounds():
     x = (torch.randn(4099) * 10).bfloat16()
-    x[7], x[100], x[200] = float("nan"), float("inf"), float("-inf")
+    x[0:300:3], x[1:300:3], x[2:300:3] = float("nan"), float("inf"), float("-inf")  # 100 each: about 70 kept
     y = torch.ops.tsdiff.hash_dropout(x, 0.3, 11)
     ref = torch.ops.tsdiff.hash_dropout(x.float(), 0.3, 11).bfloat16()  # the same mask, torch's fp32 -> bf16
+    assert y.isnan().any() and y.isposinf().any() and y.isneginf().any()
     assert torch.equal(y.isnan(), ref.isnan())
     torch.testing.assert_close(y.nan_to_num(), ref.nan_to_num(), rtol=0, atol=0)
+
+
+@needs_kernel
+def test_mask_does_not_depend_on_the_number_of_threads():
+    x = torch.randn(300_001)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = torch.ops.tsdiff.hash_dropout(x, 0.2, 21)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(one, torch.ops.tsdiff.hash_dropout(x, 0.2, 21), rtol=0, atol=0)
+
+
+def test_both_paths_advance_torchs_generator_alike(monkeypatch):
+    x = torch.randn(50)
+    after = []
+    for ok in (True, False):
+        if ok and not (CAN_BUILD and cpu_kernels.available()):
+            continue
+        monkeypatch.setitem(cpu_kernels._state, "ok", ok)
+        torch.manual_seed(8)
+        cpu_dropout.dropout(x, 0.5)
+        after.append(torch.rand(3))
+    assert all(torch.equal(a, after[0]) for a in after)
 
 
 @needs_kernel
@@ -133,7 +159,7 @@ def test_strided_input_is_taken_in_its_logical_order():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="in \\[0, 1\\)"):
         cpu_dropout.dropout(torch.ones(3), 1.0)
-    with pytest.raises(ValueError, match="floating-point CPU tensor"):
+    with pytest.raises(ValueError, match="float32, bfloat16, float16 or float64 CPU tensor"):
         cpu_dropout.dropout(torch.ones(3, dtype=torch.int64), 0.1)
     x = torch.ones(3)
     assert cpu_dropout.dropout(x, 0.0) is x

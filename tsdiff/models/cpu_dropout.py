@@ -6,8 +6,11 @@ training step of the reference CSDI (dropout 0.1 on the attention weights and on
 that was 40% of the time (README, "Speed and scale"). Here the seed is drawn from torch's default generator (so
 ``torch.manual_seed`` reproduces a run), each element is kept with probability 1 - p and scaled by 1 / (1 - p)
 (the distribution of ``F.dropout``), and the backward recomputes the mask from the seed: no mask is stored.
-Where the kernels are not built, and inside torch.compile (whose generated code draws its own masks), the mask
-is one uniform draw compared with p, about twice as fast as ``F.dropout``'s Bernoulli draw on a CPU.
+Where the kernels are not built the mask is one uniform draw compared with p (about twice as fast as
+``F.dropout``'s Bernoulli draw on a CPU), from a generator seeded the same way, so torch's default generator
+advances alike on both paths (the masks differ); inside torch.compile, whose generated code draws its own masks,
+it is the same comparison on ``torch.rand_like``. Dropped entries are 0 even where x is NaN or inf (``F.dropout``
+multiplies by 0 and keeps those as NaN).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import torch
 
 from . import cpu_kernels
 
-__all__ = ["dropout"]
+__all__ = ["dropout", "DTYPES"]
+
+DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 
 
 class _HashDropout(torch.autograd.Function):
@@ -34,11 +39,16 @@ def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
     """Training-mode dropout of a CPU tensor: each entry kept with probability 1 - p and scaled by 1 / (1 - p)."""
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-    if x.device.type != "cpu" or not x.is_floating_point():
-        raise ValueError(f"cpu_dropout.dropout takes a floating-point CPU tensor, got {x.dtype} on {x.device}")
+    if x.device.type != "cpu" or x.dtype not in DTYPES:
+        raise ValueError(
+            f"cpu_dropout.dropout takes a float32, bfloat16, float16 or float64 CPU tensor, got {x.dtype} on {x.device}"
+        )
     if p == 0.0:
         return x
-    if not torch.compiler.is_compiling() and cpu_kernels.available():
-        seed = int(torch.empty((), dtype=torch.int64).random_())  # from torch's default generator
+    if torch.compiler.is_compiling():
+        return torch.where(torch.rand_like(x) >= p, x, 0.0).mul_(1.0 / (1.0 - p))
+    seed = int(torch.empty((), dtype=torch.int64).random_())  # from torch's default generator
+    if cpu_kernels.available():
         return _HashDropout.apply(x, p, seed)
-    return torch.where(torch.rand_like(x) >= p, x, 0.0).mul_(1.0 / (1.0 - p))
+    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed))  # fp32: p to 2^-24, in any dtype
+    return torch.where(u >= p, x, 0.0).mul_(1.0 / (1.0 - p))

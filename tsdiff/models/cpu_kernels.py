@@ -85,7 +85,7 @@ def _register_python_parts() -> None:
     def _(qkv, heads):
         return qkv.new_empty((*qkv.shape[:-1], qkv.shape[-1] // 3))
 
-    @fake("tsdiff::hash_dropout")
+    @fake("tsdiff::hash_dropout")  # not traced today (cpu_dropout draws its own mask inside torch.compile)
     def _(x, p, seed):
         return torch.empty_like(x)
 

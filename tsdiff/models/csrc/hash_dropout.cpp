@@ -1,4 +1,5 @@
-// Dropout whose keep mask is a hash of (seed, element index), on the CPU: y = x / (1 - p) where kept, else 0.
+// Dropout whose keep mask is a hash of (seed, element index), on the CPU: y = x / (1 - p) where kept, else 0
+// (also where x is NaN or inf: F.dropout's x * 0 would keep those as NaN).
 //
 // torch's CPU dropout draws a uniform number per element from its Mersenne Twister (about 4 ns each on a
 // 2-core machine) and keeps a bool mask for the backward: in a CSDI training step that was 40% of the time. A
@@ -70,7 +71,7 @@ void drop_float(const float* x, float* y, int64_t n, Key key, uint32_t threshold
 }
 
 // bf16 (autocast), W elements per step: widened to fp32, scaled, rounded back to the nearest even bf16 as
-// c10::BFloat16 rounds (NaN stays a quiet NaN); the same mask as fp32
+// c10::BFloat16 rounds (a NaN stays a NaN: quiet bit set, sign and payload kept); the same mask as fp32
 void drop_bf16(const uint16_t* x, uint16_t* y, int64_t n, Key key, uint32_t threshold, float scale) {
   typedef uint16_t vh __attribute__((vector_size(2 * W)));
   at::parallel_for(0, (n + W - 1) / W, 1024, [&](int64_t begin, int64_t end) {
@@ -109,8 +110,10 @@ void drop_any(const T* x, T* y, int64_t n, Key key, uint32_t threshold, double s
 }
 
 at::Tensor hash_dropout(const at::Tensor& x, double p, int64_t seed) {
-  TORCH_CHECK(x.device().is_cpu() && x.is_contiguous() && at::isFloatingType(x.scalar_type()),
-              "hash_dropout: x must be a contiguous floating-point CPU tensor, got ", x.scalar_type());
+  const auto dtype = x.scalar_type();
+  TORCH_CHECK(x.device().is_cpu() && x.is_contiguous() &&
+                  (dtype == at::kFloat || dtype == at::kBFloat16 || dtype == at::kHalf || dtype == at::kDouble),
+              "hash_dropout: x must be a contiguous float32, bfloat16, float16 or float64 CPU tensor, got ", dtype);
   TORCH_CHECK(p >= 0 && p < 1, "hash_dropout: p must be in [0, 1), got ", p);
   at::Tensor y = at::empty_like(x);
   const uint32_t threshold = (uint32_t)std::min<long long>(std::llround(p * 4294967296.0), 4294967295LL);
