@@ -1,7 +1,12 @@
 import os
+import shutil
 
 import pytest
 import torch
+
+# tsdiff's CPU kernels (tsdiff/models/cpu_kernels.py) build wherever a C++ compiler is found and they are not off
+CAN_BUILD_CPU_KERNELS = shutil.which("c++") is not None and os.environ.get("TSDIFF_CPU_KERNELS", "1") != "0"
+needs_cpu_kernels = pytest.mark.skipif(not CAN_BUILD_CPU_KERNELS, reason="needs a C++ compiler")
 
 # keep the suite within two CPU cores and reproducible (OMP_NUM_THREADS, when set, wins: e.g. beside a benchmark)
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", min(2, os.cpu_count() or 1))))

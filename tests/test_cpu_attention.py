@@ -3,7 +3,6 @@ and optional."""
 
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import warnings
@@ -12,12 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import needs_cpu_kernels as needs_kernel
 
 from tsdiff.core import Condition
 from tsdiff.models import CSDIDenoiser, cpu_attention, cpu_kernels
-
-CAN_BUILD = shutil.which("c++") is not None and os.environ.get("TSDIFF_CPU_KERNELS", "1") != "0"
-needs_kernel = pytest.mark.skipif(not CAN_BUILD, reason="needs a C++ compiler")
 
 
 def _sdpa(qkv: torch.Tensor, heads: int) -> torch.Tensor:

@@ -1,18 +1,15 @@
 """Counter-based CPU dropout: F.dropout's distribution, reproducible from torch's seed, its own backward."""
 
 import math
-import os
-import shutil
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import CAN_BUILD_CPU_KERNELS as CAN_BUILD
+from conftest import needs_cpu_kernels as needs_kernel
 
 from tsdiff.core import Condition
 from tsdiff.models import CSDIDenoiser, cpu_dropout, cpu_kernels
-
-CAN_BUILD = shutil.which("c++") is not None and os.environ.get("TSDIFF_CPU_KERNELS", "1") != "0"
-needs_kernel = pytest.mark.skipif(not CAN_BUILD, reason="needs a C++ compiler")
 
 
 @pytest.fixture(params=["kernel", "fallback"])

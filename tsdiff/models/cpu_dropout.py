@@ -46,9 +46,10 @@ def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
     if p == 0.0:
         return x
     if torch.compiler.is_compiling():
-        return torch.where(torch.rand_like(x) >= p, x, 0.0).mul_(1.0 / (1.0 - p))
-    seed = int(torch.empty((), dtype=torch.int64).random_())  # from torch's default generator
-    if cpu_kernels.available():
-        return _HashDropout.apply(x, p, seed)
-    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed))  # fp32: p to 2^-24, in any dtype
+        u = torch.rand_like(x)
+    else:
+        seed = int(torch.empty((), dtype=torch.int64).random_())  # from torch's default generator
+        if cpu_kernels.available():
+            return _HashDropout.apply(x, p, seed)
+        u = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed))  # fp32: p to 2^-24, in any dtype
     return torch.where(u >= p, x, 0.0).mul_(1.0 / (1.0 - p))

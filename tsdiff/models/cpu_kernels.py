@@ -37,7 +37,7 @@ def _cpu_flags() -> str:
     return f"{platform.machine()} {platform.processor()} {flags}"
 
 
-def arch_flags() -> list[str]:
+def _arch_flags() -> list[str]:
     """The compiler flags for this CPU's instruction set: 512-bit vectors where it has AVX-512 (GCC prefers 256
     bits otherwise)."""
     machine = platform.machine().lower()
@@ -59,7 +59,7 @@ def _build() -> bool:
         cpp_extension.load(
             name=f"tsdiff_cpu_kernels_{digest.hexdigest()[:12]}",
             sources=[str(source) for source in SOURCES],
-            extra_cflags=["-O3", *arch_flags(), "-fopenmp"],
+            extra_cflags=["-O3", *_arch_flags(), "-fopenmp"],
             extra_ldflags=["-fopenmp"],
             is_python_module=False,
             verbose=False,
