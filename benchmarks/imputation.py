@@ -132,6 +132,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         preset=args.preset,
         model_options=args.model_options,
         epochs=args.epochs,
+        time_budget=args.time_budget,
         batch_size=args.batch_size,
         lr=args.lr,
         lr_decay=args.lr_decay,
@@ -149,20 +150,30 @@ def run_case(args, case: dict, out: Path) -> list[str]:
     total = int(args.epochs * max(1, len(train) // args.batch_size))
     points = max(args.curve_points, 1)
     checkpoints = set(np.linspace(total / points, total, args.curve_points).astype(int).tolist())
+    # with a time budget, points by training time, the last one scored after fit (the loop knows when it ends)
+    due = list(np.linspace(args.time_budget / points, args.time_budget, points))[:-1] if args.time_budget else []
     curve, clock = [], {"eval": 0.0, "start": time.perf_counter()}
 
-    def on_step(step, loss):
-        if step not in checkpoints:
-            return
+    def curve_point(step, loss, wall):
         t0 = time.perf_counter()
         imp.model_.eval()
         draws = imp.sample(val_in, min(args.samples, 16))
         imp.model_.train()
         crps = scores(draws, val_truth, val_mask, scaler)["crps"]
         clock["eval"] += time.perf_counter() - t0
-        wall = time.perf_counter() - clock["start"] - clock["eval"]
         curve.append((wall, crps, step, loss))
         print(f"  step {step}/{total} ({wall:.0f} s training): loss {loss:.3f}, validation CRPS {crps:.3f}", flush=True)
+
+    def on_step(step, loss):
+        wall = time.perf_counter() - clock["start"] - clock["eval"]
+        if args.time_budget:
+            if not due or wall < due[0]:
+                return
+            while due and wall >= due[0]:
+                due.pop(0)
+        elif step not in checkpoints:
+            return
+        curve_point(step, loss, wall)
 
     tag = case["name"].replace(" ", "_").replace("%", "")
     if args.model:  # score a trained model (e.g. the GPU run's) without training
@@ -175,6 +186,9 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         x_val = case["calib"][0] if args.validate else None  # the validation split's windows
         imp.fit(train, X_val=x_val, callback=on_step if checkpoints else None, **case["fit"])  # a callback syncs
         train_s = time.perf_counter() - start - clock["eval"]
+        if args.time_budget and args.curve_points:
+            curve_point(imp.train_result_.steps, imp.train_result_.losses[-1], train_s)
+            imp.model_.eval()
         imp.save(out / f"{tag}_{args.preset}.pt")
     label = f"tsdiff CSDI-{imp.preset}"
     result = getattr(imp, "train_result_", None)
@@ -243,7 +257,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         f"### {case['name']} (metrics in {case['unit']})",
         "",
         f"Scored on {len(inputs)} test windows ({int(mask.sum())} targets); tsdiff: "
-        + (f"loaded from {args.model}" if args.model else f"{args.epochs} epochs")
+        + (f"loaded from {args.model}" if args.model else trained(args, result))
         + "; sampler, steps and samples in each row. Peak RSS is this process's high-water mark so far (rows in "
         "run order: baselines, tsdiff, PyPOTS peers).",
         "",
@@ -291,6 +305,16 @@ def setting(text: str) -> tuple[str, int | None, int]:
     return parts[0], int(parts[1]) if parts[1].isdigit() else None, int(parts[2])
 
 
+def trained(args, result) -> str:
+    """How long tsdiff trained, for the table's caption."""
+    if result is None or not args.time_budget:
+        return f"{args.epochs:g} epochs"
+    return (
+        f"a training budget of {args.time_budget:.0f} s (at most {args.epochs:g} epochs): {result.steps} steps in "
+        f"{result.train_seconds:.0f} s of training"
+    )
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shared = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -305,6 +329,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=float,
         default=None,
         help="training epochs (default: the paper's 200 on a GPU, 20 on a CPU)",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="seconds of training (validation and curve points left out): stop when spent or after --epochs, the lr"
+        " decay over the same budget",
     )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)

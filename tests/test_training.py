@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,41 @@ def test_ema_is_an_exponential_average():
     assert float(ema.shadow[0]) == pytest.approx(0.5 * before + 0.5 * 7)
 
 
+def test_a_time_budget_stops_training_and_drives_the_decay():
+    from tsdiff.training import _lr_lambda
+
+    config = _config(lr_decay="cosine", warmup_steps=0, time_budget=100.0)
+    spent = [0.0]
+    factor = _lr_lambda(config, total=1000, seconds=lambda: spent[0])
+    assert factor(0) == pytest.approx(1.0)
+    spent[0] = 50.0  # half the time spent at step 10 of 1000: the cosine is half way down
+    assert factor(10) == pytest.approx(0.5)
+    assert factor(600) < 0.5  # the step budget, when it runs out first, leads instead
+    spent[0] = 80.0
+    assert _lr_lambda(_config(lr_decay="step", time_budget=100.0), 1000, lambda: spent[0])(10) == pytest.approx(0.1)
+
+    slept = []
+
+    def slow_callback(step, loss):  # not counted in the budget
+        time.sleep(0.02)
+        slept.append(0.02)
+
+    result = train(_model(), _data(), _loss, _config(max_steps=10**6, time_budget=0.3), callback=slow_callback)
+    assert 0 < result.steps < 10**6
+    assert 0.3 <= result.train_seconds <= result.seconds - sum(slept) + 1e-3
+    with pytest.raises(ValueError, match="time_budget"):
+        train(_model(), _data(), _loss, _config(time_budget=0))
+
+
+def test_a_resumed_time_budget_counts_the_time_already_spent(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    first = train(_model(), _data(), _loss, _config(max_steps=4), checkpoint=ckpt)
+    assert load_checkpoint(ckpt)["train_seconds"] == pytest.approx(first.train_seconds)
+    config = _config(max_steps=10**6, time_budget=first.train_seconds)  # already spent: no step more
+    again = train(_model(), _data(), _loss, config, checkpoint=ckpt, resume=True)
+    assert again.steps == 4 and again.train_seconds >= first.train_seconds
+
+
 def test_bad_config_and_data():
     with pytest.raises(ValueError, match="unknown options"):
         TrainConfig.from_dict({"learning_rate": 1e-3})
@@ -190,6 +226,15 @@ DDP_WORKER = textwrap.dedent("""
     gathered = [torch.zeros_like(flat) for _ in range(world)]
     dist.all_gather(gathered, flat)
     assert torch.equal(gathered[0], gathered[1]), "DDP processes diverged"
+    # a time budget: every process follows rank 0's clock, so all stop after the same step with the same lr
+    if rank == 1:
+        import time; time.sleep(0.3)  # rank 1 starts late: its own clock would say less time was spent
+    m3 = MLPDenoiser(dim=2, hidden=16, depth=1)
+    r = train(m3, torch.randn(32, 2), loss_fn, TrainConfig(max_steps=10**6, batch_size=8, time_budget=0.5, progress=False))
+    flat = torch.cat([torch.tensor([float(r.steps)]), *(p.detach().flatten() for p in m3.parameters())])
+    gathered = [torch.zeros_like(flat) for _ in range(world)]
+    dist.all_gather(gathered, flat)
+    assert 0 < r.steps < 10**6 and torch.equal(gathered[0], gathered[1]), "DDP processes disagree on the time budget"
     del ddp
     dist.barrier()
     dist.destroy_process_group()

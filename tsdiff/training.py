@@ -13,6 +13,7 @@ in such a function.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -35,6 +36,7 @@ __all__ = ["TrainConfig", "TrainResult", "EMA", "train", "distributed_context", 
 class TrainConfig:
     max_steps: int | None = None  # optimizer steps; derived from ``epochs`` when None
     epochs: float = 10.0  # passes over the data, used when max_steps is None
+    time_budget: float | None = None  # seconds of training: stop when spent, the decay running over the time
     batch_size: int = 64  # global batch, split evenly across DDP processes
     lr: float = 1e-3
     weight_decay: float = 1e-6
@@ -75,7 +77,8 @@ class TrainConfig:
 class TrainResult:
     losses: list[float] = field(default_factory=list)  # one per optimizer step (this process's loss)
     steps: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the whole call
+    train_seconds: float = 0.0  # the training clock: validation, checkpoints and callbacks left out (resumes add up)
     ema: EMA | None = None
     validation: list[tuple[int, float]] = field(default_factory=list)  # (step, value) of each ``validate`` call
     best_step: int | None = None  # the step with the lowest validation value
@@ -167,17 +170,41 @@ def _epoch_order(n_rows: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n_rows, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
-def _lr_lambda(config: TrainConfig, total: int) -> Callable[[int], float]:
+class _Clock:
+    """Seconds spent training, carried across resumes; ``pause()`` leaves out validation, checkpoints and
+    callbacks, so a time budget buys optimizer steps only."""
+
+    def __init__(self, before: float = 0.0):
+        self.before, self.start, self.paused = before, time.perf_counter(), 0.0
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.start - self.paused
+
+    @contextlib.contextmanager
+    def pause(self):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused += time.perf_counter() - t0
+
+
+def _lr_lambda(config: TrainConfig, total: int, seconds: Callable[[], float] = lambda: 0.0) -> Callable[[int], float]:
+    """The learning-rate factor at a step: warm-up, then the decay over whichever budget runs out first, the
+    steps (``total``) or the time (``config.time_budget``, ``seconds()`` spent so far)."""
+
     def factor(step: int) -> float:
         if step < config.warmup_steps:
             return (step + 1) / config.warmup_steps
-        progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
+        spent = seconds() / config.time_budget if config.time_budget else 0.0  # share of the time budget
+        progress = max(spent, (step - config.warmup_steps) / max(1, total - config.warmup_steps))
         if config.lr_decay == "constant":
             return 1.0
         if config.lr_decay == "cosine":
             return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
         if config.lr_decay == "step":
-            return 0.1 ** ((step >= 0.75 * total) + (step >= 0.9 * total))
+            done = max(spent, step / total)
+            return 0.1 ** ((done >= 0.75) + (done >= 0.9))
         raise ValueError(f"TrainConfig.lr_decay must be 'constant', 'cosine' or 'step', got {config.lr_decay!r}")
 
     factor(0)  # validate eagerly
@@ -209,6 +236,12 @@ def train(
     validate: Callable[[torch.nn.Module], float] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place by minimising ``loss_fn(model, batch, generator)`` over batches of ``data`` rows.
+
+    With ``config.time_budget`` the run stops once that many seconds of training are spent (validation,
+    checkpoints and callbacks not counted) or at its step count, whichever comes first, and the learning-rate
+    decay follows the same budget: a cosine decay reaches 0 at the end either way. Under DDP the processes follow
+    rank 0's clock. A resumed run continues the clock where the checkpoint left it (the time-limited run is then
+    not bit-identical to an uninterrupted one: steps take different times).
 
     data:       a tensor or tuple of tensors with rows along dim 0 (batches gathered by ``accel.PinnedRows``), or
                 a row source: an object with ``__len__`` and ``take(rows: LongTensor) -> tuple of tensors`` on the
@@ -249,7 +282,10 @@ def train(
         weight_decay=config.weight_decay,
         fused=device.type == "cuda" or None,  # one kernel for the whole update on a GPU
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total))
+    if config.time_budget is not None and not config.time_budget > 0:
+        raise ValueError(f"TrainConfig.time_budget must be > 0 seconds, got {config.time_budget}")
+    clock, elapsed = _Clock(), [0.0]  # elapsed[0]: the training seconds the schedule and the stop follow
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total, lambda: elapsed[0]))
     ema = EMA(model, config.ema_decay) if config.ema_decay else None
     generator = torch.Generator(device=device).manual_seed(config.seed * 7919 + rank)  # loss noise
     result = TrainResult(ema=ema)
@@ -270,6 +306,7 @@ def train(
         result.best_step, result.best_state = state.get("best_step"), state.get("best_state")
         torch.set_rng_state(state["rng"]["torch"].cpu())
         generator.set_state(state["rng"]["loss"].cpu())
+        clock, elapsed[0] = _Clock(float(state.get("train_seconds", 0.0))), float(state.get("train_seconds", 0.0))
 
     def save():
         if checkpoint is None or rank != 0:
@@ -283,6 +320,7 @@ def train(
                 "optimizer": optimizer.state_dict(),
                 "lr_scheduler": scheduler.state_dict(),
                 "step": step,
+                "train_seconds": elapsed[0],
                 "losses": result.losses,
                 "validation": result.validation,
                 "best_step": result.best_step,
@@ -324,10 +362,17 @@ def train(
         result.validation.append((step, value))
 
     validate_every = int(config.validate_every) if validate is not None else 0
+    def seconds_spent() -> float:  # rank 0's training clock, on every process
+        if world == 1:
+            return clock.seconds()
+        t = torch.tensor([clock.seconds()], dtype=torch.float64, device=device)
+        dist.broadcast(t, 0)
+        return float(t)
+
     bar = tqdm(total=total, initial=step, disable=not config.progress or rank != 0, desc="train", unit="step")
     start = time.perf_counter()
     model.train()
-    while step < total:
+    while step < total and not (config.time_budget and elapsed[0] >= config.time_budget):
         epoch, position = divmod(step, per_epoch)
         order = _epoch_order(n_rows, config.seed, epoch)
         rows = shard(order[position * batch_size : (position + 1) * batch_size], rank, world)
@@ -339,18 +384,22 @@ def train(
         if config.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
+        if config.time_budget:
+            elapsed[0] = seconds_spent()
         scheduler.step()
         if ema is not None:
             ema.update(model)
         step += 1
         pending.append(loss.detach())
-        if len(pending) >= log_every:
-            read_losses()
-        if validate_every and step % validate_every == 0 and step < total:
-            run_validation()
-        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
-            read_losses()
-            save()
+        with clock.pause():
+            if len(pending) >= log_every:
+                read_losses()
+            if validate_every and step % validate_every == 0 and step < total:
+                run_validation()
+            if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
+                read_losses()
+                save()
+    elapsed[0] = clock.seconds()
     read_losses()
     if validate is not None and (not result.validation or result.validation[-1][0] != step):
         run_validation()
@@ -359,5 +408,5 @@ def train(
     if world > 1:
         dist.barrier()
     model.eval()
-    result.steps, result.seconds = step, time.perf_counter() - start
+    result.steps, result.seconds, result.train_seconds = step, time.perf_counter() - start, elapsed[0]
     return result

@@ -59,6 +59,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
                      ``horizon`` steps of every window: a forecaster, see ``tasks.forecast_series``)
     epochs, batch_size, lr, weight_decay, lr_decay, warmup_steps, grad_clip, ema_decay, weighting
                      training (defaults: CSDI's Adam lr 1e-3, step decay at 75% / 90%, batch 16, uniform weighting)
+    time_budget      seconds of training (validation left out): training stops when they are spent or after
+                     ``epochs``, whichever comes first, and the lr decay runs over the same budget (``TrainConfig``)
     n_samples        draws per window for ``transform`` and ``predict_quantiles``
     sampler, sample_steps
                      the core sampler and its number of steps (None: the sampler's default, all 50 for "ddpm")
@@ -87,6 +89,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         schedule_options: dict | None = None,
         mask_strategy: str = "random",
         epochs: float = 200,
+        time_budget: float | None = None,
         batch_size: int = 16,
         lr: float = 1e-3,
         weight_decay: float = 1e-6,
@@ -117,6 +120,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.schedule_options = schedule_options
         self.mask_strategy = mask_strategy
         self.epochs = epochs
+        self.time_budget = time_budget
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
@@ -215,6 +219,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
 
         config = TrainConfig(
             epochs=self.epochs,
+            time_budget=self.time_budget,
             batch_size=self.batch_size,
             lr=self.lr,
             weight_decay=self.weight_decay,
