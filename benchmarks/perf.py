@@ -15,8 +15,9 @@ Rows (each timed after warm-up, median of repeats, device synchronised):
 - csdi train: one training step (forward + backward + AdamW) of the CSDI denoiser at the reference configuration,
   PhysioNet shape (batch 16, K 35, L 48); FLOPs counted by ``torch.utils.flop_counter``; achieved GFLOP/s and
   its fraction of the fp32 matmul's (CPU) or of the device's peak (MFU, GPU);
-- csdi impute: 100 samples per item, 50 DDPM steps (the reference's sampling), tsdiff batching every sample of an
-  item into one denoiser call;
+- csdi impute: 100 samples per item, 50 DDPM steps (the reference's sampling), tsdiff's denoiser calls of
+  ``accel.rows_per_call`` rows as ``DiffusionImputer`` makes them; on a CPU also fp32 eager without the fused
+  elementwise kernels (``tsdiff.models.cpu_fused``), the path before them;
 - pypots csdi train / impute: PyPOTS's CSDI (``pip install pypots``) at the same configuration and shapes;
 - equal_crps: DDIM with 10 steps and 50 samples per item, the cheapest setting measured to match the CRPS of 50 DDPM
   steps x 100 samples on PhysioNet 2012 (0.238 vs 0.239, ``benchmarks/imputation.py --sweep``): end-to-end speed at
@@ -39,8 +40,10 @@ import queue as queue_module
 import statistics
 import sys
 import time
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -57,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tsdiff.accel import autocast, compile_model, rows_per_call, use_tf32  # noqa: E402
 from tsdiff.baselines.peers import PEERS
 from tsdiff.core import Condition, denoising_loss, get_schedule, sample  # noqa: E402
-from tsdiff.models import cpu_attention, cpu_dropout, cpu_kernels  # noqa: E402
+from tsdiff.models import cpu_attention, cpu_dropout, cpu_fused, cpu_kernels  # noqa: E402
 from tsdiff.models.csdi import CSDIDenoiser  # noqa: E402
 from tsdiff.models.dit import PRESETS as DIT_PRESETS
 from tsdiff.models.dit import DiTConfig, DiTDenoiser  # noqa: E402
@@ -214,12 +217,16 @@ def csdi_impute(device, args, matmul_gflops=None, steps=50, samplers=("ddpm",), 
         x_t, t = torch.randn(n, K, L, device=device), torch.full((n,), 10.0, device=device)
         call_flops = flops_of(partial(model, x_t, t, cond.repeat_interleave(n_samples)))
     rows = []
+    variants = training_variants(device, args)
+    if device.type == "cpu" and ("fp32", False, None) in variants:
+        variants.insert(1, ("fp32 without fused elementwise kernels", False, "unfused"))
     for sampler in samplers:
-        for label, amp, mode in training_variants(device, args):
+        for label, amp, mode in variants:
             g = torch.Generator(device=device).manual_seed(0)
-            net = compile_model(model, mode)
+            net = compile_model(model, None if mode == "unfused" else mode)
             run = partial(_impute, net, schedule, sampler, steps, cond, g, n_samples, device, amp)
-            sec = timed(run, device, max(1, args.repeats // 2), warmup=1)
+            with mock.patch.object(cpu_fused, "applies", lambda x: False) if mode == "unfused" else nullcontext():
+                sec = timed(run, device, max(1, args.repeats // 2), warmup=1)
             extra = {"items": items, "samples": n_samples, "samples_per_s": n / sec}
             count = "" if n_samples == 100 else f" {n_samples} samples"
             name = f"tsdiff csdi impute {sampler} {steps} steps{count} {label}"

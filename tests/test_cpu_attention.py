@@ -83,6 +83,24 @@ def test_the_8_lane_build_for_cpus_without_avx512_equals_sdpa_and_draws_the_same
     assert cpu_kernels.available()
     eight_lanes, default = torch.ops.tsdiff_8_lanes.hash_dropout(x, 0.3, 7), torch.ops.tsdiff.hash_dropout(x, 0.3, 7)
     torch.testing.assert_close(eight_lanes, default, rtol=0, atol=0)
+    # the fused elementwise kernels (cpu_fused), whole vectors and tails
+    ops, norm = torch.ops.tsdiff_8_lanes, torch.nn.LayerNorm(20)
+    y, x, bias = torch.randn(40, 20, generator=g) * 4, torch.randn(40, 20, generator=g), torch.randn(20, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            ops.residual_layer_norm(y, bias, x, norm.weight, norm.bias, 1e-5), norm(x + y + bias)
+        )
+    torch.testing.assert_close(ops.bias_gelu(y, bias), F.gelu(y + bias), rtol=1e-5, atol=1e-6)
+    mid, time_part, feature_part = (torch.randn(*s, generator=g) for s in [(2, 3, 4, 40), (2, 4, 40), (3, 40)])
+    cond_mask, weight = torch.rand(2, 3, 4, generator=g) < 0.5, bias.repeat(2)
+    gate, filt = (mid + time_part[:, None] + feature_part[None, :, None] + cond_mask[..., None] * weight).chunk(2, -1)
+    fused = ops.csdi_gate(mid, time_part, feature_part, cond_mask, weight)
+    torch.testing.assert_close(fused, gate.sigmoid() * filt.tanh(), rtol=1e-5, atol=1e-6)
+    x = torch.randn(2, 3, 4, 20, generator=g)
+    new_x, new_skip = ops.residual_skip(mid, weight, x, x.flip(0))
+    residual, s = (mid + weight).chunk(2, -1)
+    torch.testing.assert_close(new_x, (x + residual) / 2**0.5)
+    torch.testing.assert_close(new_skip, x.flip(0) + s)
 
 
 @needs_kernel
@@ -199,9 +217,12 @@ def test_switched_off_by_the_environment():
 
 
 def test_sources_ship_with_the_package():
-    for source in cpu_kernels.SOURCES:
-        assert source.is_file() and source.suffix == ".cpp"
+    for source in cpu_kernels.SOURCES + cpu_kernels.HEADERS:
+        assert source.is_file() and source.suffix in (".cpp", ".h")
         assert Path(cpu_kernels.__file__).parent / "csrc" == source.parent
+    assert {p.name for p in cpu_kernels.SOURCES + cpu_kernels.HEADERS} == {
+        p.name for p in (Path(cpu_kernels.__file__).parent / "csrc").iterdir()
+    }  # every file there is built (and hashed into the build's name)
 
 
 @needs_kernel

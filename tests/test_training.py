@@ -230,7 +230,8 @@ DDP_WORKER = textwrap.dedent("""
     if rank == 1:
         import time; time.sleep(0.3)  # rank 1 starts late: its own clock would say less time was spent
     m3 = MLPDenoiser(dim=2, hidden=16, depth=1)
-    r = train(m3, torch.randn(32, 2), loss_fn, TrainConfig(max_steps=10**6, batch_size=8, time_budget=0.5, progress=False))
+    config = TrainConfig(max_steps=10**6, batch_size=8, time_budget=0.5, progress=False)
+    r = train(m3, torch.randn(32, 2), loss_fn, config)
     flat = torch.cat([torch.tensor([float(r.steps)]), *(p.detach().flatten() for p in m3.parameters())])
     gathered = [torch.zeros_like(flat) for _ in range(world)]
     dist.all_gather(gathered, flat)

@@ -362,6 +362,7 @@ def train(
         result.validation.append((step, value))
 
     validate_every = int(config.validate_every) if validate is not None else 0
+
     def seconds_spent() -> float:  # rank 0's training clock, on every process
         if world == 1:
             return clock.seconds()

@@ -15,10 +15,15 @@ import torch
 
 from . import cpu_kernels
 
-__all__ = ["supports", "small_head_attention", "HEAD_DIMS", "MAX_LENGTH"]
+__all__ = ["supports", "fits", "small_head_attention", "HEAD_DIMS", "MAX_LENGTH"]
 
 HEAD_DIMS = (4, 8, 16)
 MAX_LENGTH = 1024  # longer sequences go to SDPA, whose cache blocking wins there (2,048 positions: 30 against 34 ms)
+
+
+def fits(length: int, channels: int, heads: int) -> bool:
+    """Whether sequences of ``length`` positions, ``channels`` split into ``heads`` heads, suit the kernel."""
+    return length <= MAX_LENGTH and channels % heads == 0 and channels // heads in HEAD_DIMS
 
 
 def supports(qkv: torch.Tensor, heads: int) -> bool:
@@ -28,19 +33,21 @@ def supports(qkv: torch.Tensor, heads: int) -> bool:
         qkv.device.type == "cpu"
         and qkv.dtype in (torch.float32, torch.bfloat16)
         and not qkv.requires_grad  # gradients wanted: the kernel has no backward
-        and qkv.shape[1] <= MAX_LENGTH
-        and qkv.shape[-1] % (3 * heads) == 0
-        and qkv.shape[-1] // (3 * heads) in HEAD_DIMS
+        and qkv.shape[-1] % 3 == 0
+        and fits(qkv.shape[1], qkv.shape[-1] // 3, heads)
         and cpu_kernels.available()
     )
 
 
-def small_head_attention(qkv: torch.Tensor, heads: int) -> torch.Tensor:
+def small_head_attention(qkv: torch.Tensor, heads: int, bias: torch.Tensor | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(D)) v over axis 1 of ``qkv`` (A, S, B, 3C) = [q | k | v] -> (A, S, B, C), each of the
     A x B sequences and H heads (D = C / H channels) on its own. Equals ``scaled_dot_product_attention`` on the
-    same heads to float rounding (tested). bf16 input is computed in fp32 and returned in fp32."""
+    same heads to float rounding (tested). bf16 input is computed in fp32 and returned in fp32.
+
+    ``bias`` (3C,): the projection's bias, added here (to ``qkv + bias``), so the linear layer before can run
+    without one; the key part is left out, as the softmax cancels it."""
     if not cpu_kernels.available():
         raise RuntimeError("tsdiff's CPU attention kernel is not available here (see the warning on its build)")
     if qkv.dtype == torch.bfloat16:
         qkv = qkv.float()
-    return torch.ops.tsdiff.small_head_attention(qkv.contiguous(), heads)
+    return torch.ops.tsdiff.small_head_attention(qkv.contiguous(), heads, None if bias is None else bias.float())

@@ -2,7 +2,9 @@
 
 - ``tsdiff::small_head_attention``: softmax attention for many short sequences with small heads, for sampling
   (``cpu_attention.py``);
-- ``tsdiff::hash_dropout``: dropout with a counter-based mask, for training (``cpu_dropout.py``).
+- ``tsdiff::hash_dropout``: dropout with a counter-based mask, for training (``cpu_dropout.py``);
+- ``tsdiff::residual_layer_norm``, ``tsdiff::bias_gelu``, ``tsdiff::csdi_gate``, ``tsdiff::residual_skip``: the CSDI
+  layer's elementwise steps fused, for sampling (``cpu_fused.py``).
 
 They are built with this machine's C++ compiler (``torch.utils.cpp_extension`` and ninja, about 10 s, once; cached
 under ``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``). Where they cannot be built (no compiler or
@@ -21,9 +23,11 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import register_flop_formula
 
-__all__ = ["available", "SOURCES"]
+__all__ = ["available", "SOURCES", "HEADERS"]
 
-SOURCES = tuple(Path(__file__).with_name("csrc") / name for name in ("small_head_attention.cpp", "hash_dropout.cpp"))
+_CSRC = Path(__file__).with_name("csrc")
+SOURCES = tuple(_CSRC / name for name in ("small_head_attention.cpp", "hash_dropout.cpp", "fused_pointwise.cpp"))
+HEADERS = (_CSRC / "vec.h",)
 _state: dict[str, object] = {}
 
 
@@ -53,7 +57,7 @@ def _build() -> bool:
 
     # one build per source, torch version and CPU (it is compiled for this machine's instruction set)
     digest = hashlib.sha1(torch.__version__.encode() + _cpu_flags().encode())
-    for source in SOURCES:
+    for source in SOURCES + HEADERS:
         digest.update(source.read_bytes())
     try:
         cpp_extension.load(
@@ -82,12 +86,28 @@ def _register_python_parts() -> None:
     fake = getattr(torch.library, "register_fake", None) or torch.library.impl_abstract
 
     @fake("tsdiff::small_head_attention")
-    def _(qkv, heads):
+    def _(qkv, heads, bias=None):
         return qkv.new_empty((*qkv.shape[:-1], qkv.shape[-1] // 3))
 
     @fake("tsdiff::hash_dropout")  # not traced today (cpu_dropout draws its own mask inside torch.compile)
     def _(x, p, seed):
         return torch.empty_like(x)
+
+    @fake("tsdiff::residual_layer_norm")  # these four are not traced today (cpu_fused is off inside compile)
+    def _(y, bias, x, weight, beta, eps):
+        return torch.empty_like(y)
+
+    @fake("tsdiff::bias_gelu")
+    def _(y, bias):
+        return torch.empty_like(y)
+
+    @fake("tsdiff::residual_skip")
+    def _(out, bias, x, skip):
+        return torch.empty_like(x), torch.empty_like(x)
+
+    @fake("tsdiff::csdi_gate")
+    def _(mid, time_part, feature_part, cond_mask, mask_weight):
+        return mid.new_empty((*mid.shape[:-1], mid.shape[-1] // 2))
 
     @register_flop_formula(torch.ops.tsdiff.small_head_attention)
     def _flops(qkv_shape, heads, *args, **kwargs) -> int:  # as SDPA counts it: q k^T and the weighted sum of v

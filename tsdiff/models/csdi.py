@@ -10,9 +10,11 @@ Written for speed, with the same function as the reference:
 - activations stay channels-last (B, K, L, C), so every 1x1 convolution is one matmul; attention runs over axis 1
   of (A, S, B, C): the time attention on a free view (B*K, L, 1, C), the feature attention on (B, K, L, C) itself;
 - sampling on a CPU, attention is tsdiff's fused small-head kernel (``cpu_attention``), which reads the qkv
-  projection as it is; otherwise ``scaled_dot_product_attention`` on (N, H, S, D) queries, keys and values:
-  strided views of the qkv projection for the time attention when sampling, one contiguous copy for the feature
-  attention and in training, whose backward runs faster on it;
+  projection as it is; in fp32 eager the linear layers also run without bias, taken in by fused kernels for the
+  residual adds with layer norm, GELU and the gated activation with its side information (``cpu_fused``);
+  otherwise ``scaled_dot_product_attention`` on (N, H, S, D) queries, keys and values: strided views of the qkv
+  projection for the time attention when sampling, one contiguous copy for the feature attention and in training,
+  whose backward runs faster on it;
 - training on a CPU, dropout masks are tsdiff's counter-based hash (``cpu_dropout``), not torch's Mersenne Twister
   draws, which took 40% of a reference training step;
 - the side-information projection (145 -> 2C channels per position per layer in the reference) is split into its
@@ -35,7 +37,7 @@ from torch import nn
 
 from ..core.conditioning import Condition
 from ..core.parameterization import check_parameterization
-from . import cpu_attention, cpu_dropout
+from . import cpu_attention, cpu_dropout, cpu_fused
 from .layers import label_rows
 
 
@@ -125,12 +127,17 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(channels, 3 * channels)
         self.out = nn.Linear(channels, channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, out_bias: bool = True) -> torch.Tensor:
+        """x (A, S, B, C) -> (A, S, B, C); ``out_bias=False`` leaves the output projection's bias to the caller."""
         a, s, b, c = x.shape
         p = self.dropout if self.training else 0.0
+        out_b = self.out.bias if out_bias else None
+        if self.kind == "softmax" and p == 0 and cpu_fused.applies(x) and cpu_attention.fits(s, c, self.heads):
+            qkv = F.linear(x, self.qkv.weight)  # (A, S, B, 3C) without the bias: the kernel adds it
+            return F.linear(cpu_attention.small_head_attention(qkv, self.heads, self.qkv.bias), self.out.weight, out_b)
         qkv = self.qkv(x)  # (A, S, B, 3C)
         if self.kind == "softmax" and p == 0 and cpu_attention.supports(qkv, self.heads):
-            return self.out(cpu_attention.small_head_attention(qkv, self.heads))  # sampling on a CPU: no copies
+            return F.linear(cpu_attention.small_head_attention(qkv, self.heads), self.out.weight, out_b)  # no copies
         # (A, S, B, 3C) -> three (A*B, H, S, D): views when B = 1 and no gradient is needed (the kernels take
         # strided inputs, and SDPA's CPU kernel returns a view of (N, S, H, D), so the reshape after it is free
         # too); copies otherwise, and always in training, whose backward runs faster on contiguous inputs
@@ -149,7 +156,7 @@ class Attention(nn.Module):
         else:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         y = y.view(a, b, self.heads, s, c // self.heads).permute(0, 3, 1, 2, 4)  # (A, S, B, H, D)
-        return self.out(y.reshape(a, s, b, c))
+        return F.linear(y.reshape(a, s, b, c), self.out.weight, out_b)
 
 
 class Dropout(nn.Dropout):
@@ -183,6 +190,11 @@ class TransformerLayer(nn.Module):
         self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (A, S, B, C), attention over S
+        if not self.training and cpu_fused.applies(x):  # sampling on a CPU: biases taken in by the fused steps
+            in_ff, out_ff = self.ff[0], self.ff[3]
+            x = cpu_fused.residual_layer_norm(self.attn(x, out_bias=False), self.attn.out.bias, x, self.norm1)
+            h = cpu_fused.bias_gelu(F.linear(x, in_ff.weight), in_ff.bias)
+            return cpu_fused.residual_layer_norm(F.linear(h, out_ff.weight), out_ff.bias, x, self.norm2)
         x = self.norm1(x + self.drop(self.attn(x)))
         return self.norm2(x + self.drop(self.ff(x)))
 
@@ -208,7 +220,8 @@ class ResidualLayer(nn.Module):
         for lin in (self.mid_proj, self.out_proj):
             nn.init.kaiming_normal_(lin.weight)
 
-    def forward(self, x, step_emb, time_emb, feature_emb, cond_mask):
+    def forward(self, x, step_emb, time_emb, feature_emb, cond_mask, skip=None):
+        """-> (the layer's output, the running sum of the skip outputs: ``skip`` plus this layer's)."""
         # x (B, K, L, C); step_emb (B, E); time_emb (B, L, Dt); feature_emb (K, Df); cond_mask (B, K, L)
         b, k, l, ch = x.shape
         y = x + self.step_proj(step_emb)[:, None, None, :]
@@ -216,13 +229,22 @@ class ResidualLayer(nn.Module):
             y = self.time_layer(y.reshape(b * k, l, 1, ch)).reshape(b, k, l, ch)  # attention over time (a view)
         if k > 1:
             y = self.feature_layer(y)  # attention over features: axis 1 of (B, K, L, C)
+        if cpu_fused.applies(y):  # sampling on a CPU: every bias and the side information summed in the kernels
+            time_part = F.linear(time_emb, self.side_time.weight, self.side_bias + self.mid_proj.bias)  # (B, L, 2C)
+            gated = cpu_fused.csdi_gate(
+                F.linear(y, self.mid_proj.weight), time_part, self.side_feature(feature_emb), cond_mask, self.side_mask
+            )  # (B, K, L, C)
+            return cpu_fused.residual_skip(F.linear(gated, self.out_proj.weight), self.out_proj.bias, x, skip)
+        residual, s = self.out_proj(self._gate(y, time_emb, feature_emb, cond_mask)).chunk(2, dim=-1)
+        return (x + residual).mul_(1 / math.sqrt(2.0)), s if skip is None else skip + s
+
+    def _gate(self, y, time_emb, feature_emb, cond_mask):
         gate_filter = self.mid_proj(y)  # (B, K, L, 2C), plus the side information, summed in place:
         gate_filter += (self.side_time(time_emb) + self.side_bias)[:, None, :, :]  # time part (B, 1, L, 2C)
         gate_filter += self.side_feature(feature_emb)[None, :, None, :]  # feature part (1, K, 1, 2C)
-        gate_filter.addcmul_(cond_mask[..., None].to(x.dtype), self.side_mask)  # mask part (B, K, L, 1) x (2C,)
+        gate_filter.addcmul_(cond_mask[..., None].to(gate_filter.dtype), self.side_mask)  # mask (B, K, L, 1) x (2C,)
         gate, filt = gate_filter.chunk(2, dim=-1)
-        residual, skip = self.out_proj(torch.sigmoid(gate) * torch.tanh(filt)).chunk(2, dim=-1)
-        return (x + residual).mul_(1 / math.sqrt(2.0)), skip
+        return torch.sigmoid(gate) * torch.tanh(filt)  # (B, K, L, C)
 
 
 class CSDIDenoiser(nn.Module):
@@ -284,10 +306,9 @@ class CSDIDenoiser(nn.Module):
                 label_rows(None if condition is None else condition.labels, c.n_classes, b, x_t.device, "CSDIDenoiser")
             )
 
-        skip = 0.0
+        skip = None
         for layer in self.layers:
-            h, s = layer(h, step_emb, time_emb, feature_emb, cond_mask)
-            skip = skip + s
+            h, skip = layer(h, step_emb, time_emb, feature_emb, cond_mask, skip)
         h = F.relu(self.skip_proj(skip / math.sqrt(len(self.layers))))
         return self.output(h).squeeze(-1).to(x_t.dtype)  # (B, K, L)
 

@@ -20,16 +20,11 @@
 #include <cstdint>
 #include <cstring>
 
+#include "vec.h"
+
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int W = 16;
-#else
-constexpr int W = 8;
-#endif
-typedef float vf __attribute__((vector_size(4 * W)));
-typedef uint32_t vu __attribute__((vector_size(4 * W)));
-typedef int32_t vi __attribute__((vector_size(4 * W)));
+using namespace tsdiff_vec;
 
 template <typename U>
 inline U lowbias32(U x) {  // the same on a scalar and, lane by lane, on a vector

@@ -20,55 +20,23 @@
 #include <cstring>
 #include <vector>
 
+#include "vec.h"
+
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int W = 16;
-#else
-constexpr int W = 8;
-#endif
-typedef float vf __attribute__((vector_size(4 * W)));
-typedef int32_t vi __attribute__((vector_size(4 * W)));
-
-inline vf splat(float x) { return vf{} + x; }
-
-inline vf vmax(vf a, vf b) {  // lane-wise maximum; a NaN in a is kept (b wins only where b > a), so NaN propagates
-  const vi b_wins = b > a;
-  return (vf)(((vi)b & b_wins) | ((vi)a & ~b_wins));
-}
-
-// e^x for x <= 0 with a relative error of about 2e-7 (flushed to e^-87 below that): x = n ln2 + f with
-// |f| <= ln2 / 2 (Cody-Waite, two-part ln2), a degree-6 Taylor polynomial for e^f, and 2^n from exponent bits.
-inline vf exp_nonpositive(vf x) {
-  x = vmax(x, splat(-87.f));
-  const vf shifter = splat(12582912.f);  // 1.5 x 2^23: adding and subtracting it rounds to the nearest integer
-  const vf n = (x * 1.44269504088896341f + shifter) - shifter;
-  vf f = x - n * 0.693359375f;
-  f = f + n * 2.12194440e-4f;
-  vf p = splat(1.f / 720);
-  p = p * f + 1.f / 120;
-  p = p * f + 1.f / 24;
-  p = p * f + 1.f / 6;
-  p = p * f + 0.5f;
-  p = p * f + 1.f;
-  p = p * f + 1.f;
-  const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
-  vf two_n;
-  std::memcpy(&two_n, &bits, sizeof two_n);
-  return p * two_n;
-}
+using namespace tsdiff_vec;
 
 // One head of one sequence. q, k, v point at the sequence's first position (row = stride between positions);
-// o likewise in the output (orow); scores holds S vectors of scratch.
+// o likewise in the output (orow); bq, bv the head's query and value biases; scores holds S vectors of scratch.
 template <int D>
 void attend(const float* q, const float* k, const float* v, float* o, int64_t S, int64_t row, int64_t orow,
-            float scale, vf* scores) {
+            float scale, const float* bq, const float* bv, vf* scores) {
   for (int64_t i0 = 0; i0 < S; i0 += W) {
     const int nq = (int)std::min<int64_t>(W, S - i0);
     vf qd[D];  // qd[d] lane r = q[i0 + r, d] / sqrt(D); lanes past the last query stay 0 and are not written
     for (int d = 0; d < D; ++d) {
       qd[d] = vf{};
-      for (int r = 0; r < nq; ++r) qd[d][r] = q[(i0 + r) * row + d] * scale;
+      for (int r = 0; r < nq; ++r) qd[d][r] = (q[(i0 + r) * row + d] + bq[d]) * scale;
     }
     // scores against every key, four keys at a time for independent multiply-add chains; running maximum
     vf top = splat(-INFINITY);
@@ -105,12 +73,13 @@ void attend(const float* q, const float* k, const float* v, float* o, int64_t S,
     const vf inv = 1.f / total;
     for (int d = 0; d < D; ++d) acc[d] *= inv;
     for (int r = 0; r < nq; ++r)
-      for (int d = 0; d < D; ++d) o[(i0 + r) * orow + d] = acc[d][r];
+      for (int d = 0; d < D; ++d) o[(i0 + r) * orow + d] = acc[d][r] + bv[d];
   }
 }
 
 template <int D>
-void attend_all(const float* qkv, float* out, int64_t A, int64_t S, int64_t B, int64_t C, int64_t heads) {
+void attend_all(const float* qkv, const float* bias, float* out, int64_t A, int64_t S, int64_t B, int64_t C,
+                int64_t heads) {
   const float scale = 1.f / std::sqrt((float)D);
   const int64_t row = B * 3 * C, orow = B * C;
   at::parallel_for(0, A * B * heads, 16, [&](int64_t begin, int64_t end) {
@@ -118,25 +87,33 @@ void attend_all(const float* qkv, float* out, int64_t A, int64_t S, int64_t B, i
     for (int64_t task = begin; task < end; ++task) {
       const int64_t h = task % heads, b = (task / heads) % B, a = task / (heads * B);
       const float* q = qkv + a * S * row + b * 3 * C + h * D;
-      attend<D>(q, q + C, q + 2 * C, out + a * S * orow + b * C + h * D, S, row, orow, scale, scores.data());
+      attend<D>(q, q + C, q + 2 * C, out + a * S * orow + b * C + h * D, S, row, orow, scale, bias + h * D,
+                bias + 2 * C + h * D, scores.data());
     }
   });
 }
 
-at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads) {
+// bias: the projection's bias (3C,), added here rather than by the linear layer (which would copy it into its
+// output first). The query and value parts are added; the key part adds q . b_k to every score of a query, a
+// constant that the softmax cancels, so it is left out.
+at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads, const c10::optional<at::Tensor>& bias) {
   TORCH_CHECK(qkv.dim() == 4 && qkv.device().is_cpu() && qkv.scalar_type() == at::kFloat && qkv.is_contiguous(),
               "small_head_attention: qkv must be a contiguous float32 CPU tensor (A, S, B, 3C), got ",
               qkv.sizes(), " ", qkv.scalar_type());
   const int64_t A = qkv.size(0), S = qkv.size(1), B = qkv.size(2), C = qkv.size(3) / 3;
   TORCH_CHECK(qkv.size(3) == 3 * C && heads > 0 && C % heads == 0,
               "small_head_attention: last dimension ", qkv.size(3), " is not 3 x a multiple of heads ", heads);
+  at::Tensor b = bias.has_value() ? bias->contiguous() : at::zeros({3 * C}, qkv.options());
+  TORCH_CHECK(b.dim() == 1 && b.size(0) == 3 * C && b.scalar_type() == at::kFloat,
+              "small_head_attention: bias must be float32 of shape (", 3 * C, "), got ", b.sizes(), " ", b.scalar_type());
   at::Tensor out = at::empty({A, S, B, C}, qkv.options());
   const float* src = qkv.data_ptr<float>();
+  const float* bp = b.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   switch (C / heads) {
-    case 4: attend_all<4>(src, dst, A, S, B, C, heads); break;
-    case 8: attend_all<8>(src, dst, A, S, B, C, heads); break;
-    case 16: attend_all<16>(src, dst, A, S, B, C, heads); break;
+    case 4: attend_all<4>(src, bp, dst, A, S, B, C, heads); break;
+    case 8: attend_all<8>(src, bp, dst, A, S, B, C, heads); break;
+    case 16: attend_all<16>(src, bp, dst, A, S, B, C, heads); break;
     default: TORCH_CHECK(false, "small_head_attention: head dimension must be 4, 8 or 16, got ", C / heads);
   }
   return out;
@@ -152,5 +129,5 @@ at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads) {
 // other sources of the same build (csrc/hash_dropout.cpp)
 #define TSDIFF_LIBRARY_FRAGMENT(ns, m) TORCH_LIBRARY_FRAGMENT(ns, m)
 #define TSDIFF_LIBRARY_IMPL(ns, k, m) TORCH_LIBRARY_IMPL(ns, k, m)
-TSDIFF_LIBRARY_FRAGMENT(TSDIFF_OP_NAMESPACE, m) { m.def("small_head_attention(Tensor qkv, int heads) -> Tensor"); }
+TSDIFF_LIBRARY_FRAGMENT(TSDIFF_OP_NAMESPACE, m) { m.def("small_head_attention(Tensor qkv, int heads, Tensor? bias=None) -> Tensor"); }
 TSDIFF_LIBRARY_IMPL(TSDIFF_OP_NAMESPACE, CPU, m) { m.impl("small_head_attention", &small_head_attention); }

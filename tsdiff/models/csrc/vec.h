@@ -1,0 +1,86 @@
+// Vector types and elementwise functions shared by tsdiff's CPU kernels, written with GCC / Clang vector
+// extensions so that the compiler maps them to AVX-512, AVX2 or NEON: W fp32 lanes (16 with AVX-512, else 8).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace tsdiff_vec {
+
+#if defined(__AVX512F__)
+constexpr int W = 16;
+#else
+constexpr int W = 8;
+#endif
+typedef float vf __attribute__((vector_size(4 * W)));
+typedef int32_t vi __attribute__((vector_size(4 * W)));
+typedef uint32_t vu __attribute__((vector_size(4 * W)));
+
+inline vf splat(float x) { return vf{} + x; }
+
+inline vf load(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+
+inline vf select(vi where, vf a, vf b) { return (vf)(((vi)a & where) | ((vi)b & ~where)); }  // where ? a : b
+
+inline vf vmax(vf a, vf b) {  // lane-wise maximum; a NaN in a is kept (b wins only where b > a), so NaN propagates
+  const vi b_wins = b > a;
+  return select(b_wins, b, a);
+}
+
+inline vf vabs(vf x) { return (vf)((vi)x & 0x7fffffff); }
+
+// e^x for x <= 0 with a relative error of about 2e-7 (flushed to e^-87 below that): x = n ln2 + f with
+// |f| <= ln2 / 2 (Cody-Waite, two-part ln2), a degree-6 Taylor polynomial for e^f, and 2^n from exponent bits.
+inline vf exp_nonpositive(vf x) {
+  x = vmax(x, splat(-87.f));
+  const vf shifter = splat(12582912.f);  // 1.5 x 2^23: adding and subtracting it rounds to the nearest integer
+  const vf n = (x * 1.44269504088896341f + shifter) - shifter;
+  vf f = x - n * 0.693359375f;
+  f = f + n * 2.12194440e-4f;
+  vf p = splat(1.f / 720);
+  p = p * f + 1.f / 120;
+  p = p * f + 1.f / 24;
+  p = p * f + 1.f / 6;
+  p = p * f + 0.5f;
+  p = p * f + 1.f;
+  p = p * f + 1.f;
+  const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
+  vf two_n;
+  std::memcpy(&two_n, &bits, sizeof two_n);
+  return p * two_n;
+}
+
+// 1 / (1 + e^-x), from e^-|x| (no overflow): s = 1 / (1 + e^-|x|) for x >= 0, 1 - s = e^-|x| s below 0.
+inline vf vsigmoid(vf x) {
+  const vf e = exp_nonpositive(-vabs(x));
+  const vf s = 1.f / (1.f + e);
+  return select(x >= 0, s, e * s);
+}
+
+// tanh x = sign(x) (1 - e) / (1 + e), e = e^-2|x|; an absolute error of about 1e-7 near 0.
+inline vf vtanh(vf x) {
+  const vf e = exp_nonpositive(-2.f * vabs(x));
+  const vf t = (1.f - e) / (1.f + e);
+  return (vf)((vi)t | ((vi)x & (int32_t)0x80000000));
+}
+
+// erf x: Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7), 1 - poly(t) e^-x^2 with t = 1 / (1 + p|x|).
+inline vf verf(vf x) {
+  const vf a = vabs(x);
+  const vf t = 1.f / (1.f + 0.3275911f * a);
+  vf poly = splat(1.061405429f);
+  poly = poly * t - 1.453152027f;
+  poly = poly * t + 1.421413741f;
+  poly = poly * t - 0.284496736f;
+  poly = poly * t + 0.254829592f;
+  const vf y = 1.f - poly * t * exp_nonpositive(-a * a);
+  return (vf)((vi)y | ((vi)x & (int32_t)0x80000000));
+}
+
+}  // namespace tsdiff_vec
