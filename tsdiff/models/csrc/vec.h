@@ -26,12 +26,9 @@ inline vf load(const float* p) {
 
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 
-inline vf select(vi where, vf a, vf b) { return (vf)(((vi)a & where) | ((vi)b & ~where)); }  // where ? a : b
+inline vf select(vi where, vf a, vf b) { return where ? a : b; }  // lane-wise; where: all ones or all zeros
 
-inline vf vmax(vf a, vf b) {  // lane-wise maximum; a NaN in a is kept (b wins only where b > a), so NaN propagates
-  const vi b_wins = b > a;
-  return select(b_wins, b, a);
-}
+inline vf vmax(vf a, vf b) { return b > a ? b : a; }  // a NaN in a is kept (b wins only where b > a): NaN propagates
 
 inline vf vabs(vf x) { return (vf)((vi)x & 0x7fffffff); }
 
