@@ -187,7 +187,8 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         imp.fit(train, X_val=x_val, callback=on_step if checkpoints else None, **case["fit"])  # a callback syncs
         train_s = time.perf_counter() - start - clock["eval"]
         if args.time_budget and args.curve_points:
-            curve_point(imp.train_result_.steps, imp.train_result_.losses[-1], train_s)
+            result_ = imp.train_result_  # the last point at the training clock's end, as the stop saw it
+            curve_point(result_.steps, result_.losses[-1], result_.train_seconds)
             imp.model_.eval()
         imp.save(out / f"{tag}_{args.preset}.pt")
     label = f"tsdiff CSDI-{imp.preset}"

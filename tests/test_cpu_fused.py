@@ -51,6 +51,11 @@ def test_csdi_gate_equals_the_gated_activation_of_the_summed_side_information(c)
     gate, filt = total.chunk(2, dim=-1)
     fused = cpu_fused.csdi_gate(mid, time_part, feature_part, cond_mask, mask_weight)
     torch.testing.assert_close(fused, torch.sigmoid(gate) * torch.tanh(filt), rtol=1e-5, atol=1e-6)
+    tiny = torch.tensor([1e-6, -3e-4, 0.01, -0.06, 0.07]).repeat(2 * c // 5 + 1)[: 2 * c]  # tanh's series range
+    zero = torch.zeros(1, 1, 1, 2 * c)
+    args = (zero[0], zero[0, 0], torch.zeros(1, 1, 1, dtype=torch.bool), zero[0, 0, 0])
+    small = cpu_fused.csdi_gate(torch.cat([torch.zeros(c), tiny[:c]]).view(1, 1, 1, 2 * c), *args)
+    torch.testing.assert_close(small.flatten(), 0.5 * torch.tanh(tiny[:c]), rtol=1e-6, atol=0)  # relative accuracy
 
 
 def test_residual_skip_gives_the_residual_layers_two_outputs():
@@ -88,15 +93,21 @@ def test_model_output_is_the_same_with_and_without_the_fused_path(preset, option
             p.add_(0.1 * torch.randn_like(p))
     x, t, cond = _inputs()
     calls = []
-    kernel = cpu_fused.residual_layer_norm
-    monkeypatch.setattr(cpu_fused, "residual_layer_norm", lambda *a: calls.append(1) or kernel(*a))
+    for name in ("residual_layer_norm", "bias_gelu", "csdi_gate", "residual_skip"):
+        kernel = getattr(cpu_fused, name)
+        monkeypatch.setattr(cpu_fused, name, lambda *a, name=name, kernel=kernel: calls.append(name) or kernel(*a))
     with torch.no_grad():
         fused = model(x, t, cond)
-    assert len(calls) == 2 * 2 * model.config.layers  # two norms in each time and each feature transformer
+        once = model(x, t, Condition(cond.observed, cond.obs_mask, side=torch.arange(20.0).expand(3, 20)))
+    n = model.config.layers  # per layer two transformers (two norms, one GELU each), one gate, one residual / skip
+    assert sorted(calls) == sorted(
+        2 * (["residual_layer_norm"] * 4 * n + ["bias_gelu"] * 2 * n + ["csdi_gate", "residual_skip"] * n)
+    )
     monkeypatch.setattr(cpu_fused, "applies", lambda x: False)
     with torch.no_grad():
         plain = model(x, t, cond)
     torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(once, fused, rtol=1e-5, atol=1e-5)  # given positions 0 .. L-1: the default
 
 
 def test_fused_path_applies_only_to_fp32_eager_sampling_on_a_cpu(monkeypatch):

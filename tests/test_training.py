@@ -56,6 +56,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(part, _data(), _loss, _config(checkpoint_every=2), checkpoint=ckpt, callback=crash)
     assert load_checkpoint(ckpt)["step"] == 6
+    assert load_checkpoint(ckpt)["train_seconds"] > 0  # the clock runs without a time budget too
     resumed = _model()
     out = train(resumed, _data(), _loss, _config(), checkpoint=ckpt, resume=True)
 
@@ -227,11 +228,15 @@ DDP_WORKER = textwrap.dedent("""
     dist.all_gather(gathered, flat)
     assert torch.equal(gathered[0], gathered[1]), "DDP processes diverged"
     # a time budget: every process follows rank 0's clock, so all stop after the same step with the same lr
-    if rank == 1:
-        import time; time.sleep(0.3)  # rank 1 starts late: its own clock would say less time was spent
+    calls = []
+    def late_loss(net, x0, g):  # rank 1's first step lags 0.3 s: its own clock would say less time was spent
+        if rank == 1 and not calls:
+            import time; time.sleep(0.3)
+        calls.append(1)
+        return loss_fn(net, x0, g)
     m3 = MLPDenoiser(dim=2, hidden=16, depth=1)
     config = TrainConfig(max_steps=10**6, batch_size=8, time_budget=0.5, progress=False)
-    r = train(m3, torch.randn(32, 2), loss_fn, config)
+    r = train(m3, torch.randn(32, 2), late_loss, config)
     flat = torch.cat([torch.tensor([float(r.steps)]), *(p.detach().flatten() for p in m3.parameters())])
     gathered = [torch.zeros_like(flat) for _ in range(world)]
     dist.all_gather(gathered, flat)

@@ -174,14 +174,16 @@ class _Clock:
     """Seconds spent training, carried across resumes; ``pause()`` leaves out validation, checkpoints and
     callbacks, so a time budget buys optimizer steps only."""
 
-    def __init__(self, before: float = 0.0):
-        self.before, self.start, self.paused = before, time.perf_counter(), 0.0
+    def __init__(self, before: float = 0.0, sync: Callable[[], None] | None = None):
+        self.before, self.start, self.paused, self.sync = before, time.perf_counter(), 0.0, sync
 
     def seconds(self) -> float:
         return self.before + time.perf_counter() - self.start - self.paused
 
     @contextlib.contextmanager
     def pause(self):
+        if self.sync is not None:  # the device's queued steps are training time: let them finish first
+            self.sync()
         t0 = time.perf_counter()
         try:
             yield
@@ -284,7 +286,8 @@ def train(
     )
     if config.time_budget is not None and not config.time_budget > 0:
         raise ValueError(f"TrainConfig.time_budget must be > 0 seconds, got {config.time_budget}")
-    clock, elapsed = _Clock(), [0.0]  # elapsed[0]: the training seconds the schedule and the stop follow
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
+    clock, elapsed = _Clock(sync=sync), [0.0]  # elapsed[0]: the training seconds the schedule and the stop follow
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total, lambda: elapsed[0]))
     ema = EMA(model, config.ema_decay) if config.ema_decay else None
     generator = torch.Generator(device=device).manual_seed(config.seed * 7919 + rank)  # loss noise
@@ -306,7 +309,8 @@ def train(
         result.best_step, result.best_state = state.get("best_step"), state.get("best_state")
         torch.set_rng_state(state["rng"]["torch"].cpu())
         generator.set_state(state["rng"]["loss"].cpu())
-        clock, elapsed[0] = _Clock(float(state.get("train_seconds", 0.0))), float(state.get("train_seconds", 0.0))
+        elapsed[0] = float(state.get("train_seconds", 0.0))
+        clock = _Clock(elapsed[0], sync)
 
     def save():
         if checkpoint is None or rank != 0:
@@ -385,21 +389,24 @@ def train(
         if config.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
-        if config.time_budget:
-            elapsed[0] = seconds_spent()
+        elapsed[0] = seconds_spent() if config.time_budget else clock.seconds()
         scheduler.step()
         if ema is not None:
             ema.update(model)
         step += 1
         pending.append(loss.detach())
-        with clock.pause():
-            if len(pending) >= log_every:
+        if len(pending) >= log_every:
+            with clock.pause():
                 read_losses()
-            if validate_every and step % validate_every == 0 and step < total:
+        if validate_every and step % validate_every == 0 and step < total:
+            with clock.pause():
                 run_validation()
-            if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
+        if config.checkpoint_every and step % config.checkpoint_every == 0 and step < total:
+            with clock.pause():
                 read_losses()
                 save()
+    if sync is not None:
+        sync()
     elapsed[0] = clock.seconds()
     read_losses()
     if validate is not None and (not result.validation or result.validation[-1][0] != step):

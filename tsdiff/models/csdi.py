@@ -230,7 +230,8 @@ class ResidualLayer(nn.Module):
         if k > 1:
             y = self.feature_layer(y)  # attention over features: axis 1 of (B, K, L, C)
         if cpu_fused.applies(y):  # sampling on a CPU: every bias and the side information summed in the kernels
-            time_part = F.linear(time_emb, self.side_time.weight, self.side_bias + self.mid_proj.bias)  # (B, L, 2C)
+            time_part = F.linear(time_emb, self.side_time.weight, self.side_bias + self.mid_proj.bias)
+            time_part = time_part.expand(b, l, -1)  # (B, L, 2C); time positions may be given once for the batch
             gated = cpu_fused.csdi_gate(
                 F.linear(y, self.mid_proj.weight), time_part, self.side_feature(feature_emb), cond_mask, self.side_mask
             )  # (B, K, L, C)
