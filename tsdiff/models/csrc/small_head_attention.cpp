@@ -4,12 +4,15 @@
 // spends most of its time in per-head matrix-product calls too small to pay for themselves. Here W queries of one
 // head ride in the W lanes of a vector (16 with AVX-512, else 8): the scores against each key, their softmax and
 // the weighted sum of the values all run along the keys, with every key and value element broadcast to all lanes,
-// so nothing needs a horizontal reduction, a transposed copy or a call into BLAS. Inference only (no backward).
+// so nothing needs a horizontal reduction or a call into BLAS; each sequence is first packed into per-head copies
+// that stay in the L1 cache (strided reads once, then unit-stride addressing by constants). Inference only (no
+// backward).
 // Written with GCC / Clang vector extensions, so the compiler maps it to AVX-512, AVX2 or NEON.
 //
 // Layout: qkv (A, S, B, 3C) as a linear layer writes it ([q | k | v], heads of C / H channels), attention over
 // the S axis for each of the A x B sequences; out (A, S, B, C). Time attention is (A = batch x features, S = L,
-// B = 1); feature attention on a (batch, K, L, C) tensor is (A = batch, S = K, B = L): no layout copies.
+// B = 1); feature attention on a (batch, K, L, C) tensor is (A = batch, S = K, B = L): no permuted copies of
+// the tensors.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 #include <torch/types.h>
@@ -26,69 +29,85 @@ namespace {
 
 using namespace tsdiff_vec;
 
-// One head of one sequence. q, k, v point at the sequence's first position (row = stride between positions);
-// o likewise in the output (orow); bq, bv the head's query and value biases; scores holds S vectors of scratch.
+// One head of one sequence, from the packed copies attend_all makes: qt (D, Sp) the queries with the positions
+// along the lanes (Sp = S rounded up to W, zero past S), scaled by log2(e) / sqrt(D) so that the softmax is a power
+// of 2; kp and vp (S, D) the keys and values. o: the head's output at position 0 (orow between positions); bv: its
+// value bias; scores: S vectors of scratch.
 template <int D>
-void attend(const float* q, const float* k, const float* v, float* o, int64_t S, int64_t row, int64_t orow,
-            float scale, const float* bq, const float* bv, vf* scores) {
+void attend(const float* qt, const float* kp, const float* vp, float* o, int64_t S, int64_t Sp, int64_t orow,
+            const float* bv, vf* scores) {
+  constexpr int KB = 4, EB = 8;  // keys per step of the scores and of the softmax: independent chains
   for (int64_t i0 = 0; i0 < S; i0 += W) {
-    const int nq = (int)std::min<int64_t>(W, S - i0);
-    vf qd[D];  // qd[d] lane r = q[i0 + r, d] / sqrt(D); lanes past the last query stay 0 and are not written
-    for (int d = 0; d < D; ++d) {
-      qd[d] = vf{};
-      for (int r = 0; r < nq; ++r) qd[d][r] = (q[(i0 + r) * row + d] + bq[d]) * scale;
-    }
-    // scores against every key, four keys at a time for independent multiply-add chains; running maximum
+    vf qd[D];  // qd[d] lane r = q[i0 + r, d] log2(e) / sqrt(D)
+    for (int d = 0; d < D; ++d) qd[d] = load(qt + d * Sp + i0);
+    // scores against every key, with their running maximum
     vf top = splat(-INFINITY);
     int64_t j = 0;
-    for (; j + 4 <= S; j += 4) {
-      const float* kj = k + j * row;
-      vf a0 = vf{}, a1 = a0, a2 = a0, a3 = a0;
-      for (int d = 0; d < D; ++d) {
-        a0 += qd[d] * kj[d];
-        a1 += qd[d] * kj[row + d];
-        a2 += qd[d] * kj[2 * row + d];
-        a3 += qd[d] * kj[3 * row + d];
-      }
-      scores[j] = a0, scores[j + 1] = a1, scores[j + 2] = a2, scores[j + 3] = a3;
-      top = vmax(vmax(vmax(a0, a1), vmax(a2, a3)), top);
+    for (; j + KB <= S; j += KB) {
+      vf a[KB] = {};
+      for (int d = 0; d < D; ++d)
+        for (int u = 0; u < KB; ++u) a[u] += qd[d] * kp[(j + u) * D + d];
+      for (int u = 0; u < KB; ++u) scores[j + u] = a[u], top = vmax(a[u], top);
     }
     for (; j < S; ++j) {
-      const float* kj = k + j * row;
-      vf a0 = vf{};
-      for (int d = 0; d < D; ++d) a0 += qd[d] * kj[d];
-      scores[j] = a0;
-      top = vmax(a0, top);
+      vf a = vf{};
+      for (int d = 0; d < D; ++d) a += qd[d] * kp[j * D + d];
+      scores[j] = a, top = vmax(a, top);
     }
-    // softmax weights and the weighted sum of the values in one pass over the keys
-    vf total = vf{};
-    vf acc[D];
-    for (int d = 0; d < D; ++d) acc[d] = vf{};
-    for (j = 0; j < S; ++j) {
-      const vf p = exp_nonpositive(scores[j] - top);
-      total += p;
-      const float* vj = v + j * row;
-      for (int d = 0; d < D; ++d) acc[d] += p * vj[d];
+    // the softmax weights (unnormalised) in place of the scores, EB keys at a time, and their sum
+    vf total[2] = {};
+    for (j = 0; j + EB <= S; j += EB) {
+      vf p[EB];
+      for (int u = 0; u < EB; ++u) p[u] = exp2_nonpositive(scores[j + u] - top);
+      for (int u = 0; u < EB; ++u) scores[j + u] = p[u], total[u % 2] += p[u];
     }
-    const vf inv = 1.f / total;
+    for (; j < S; ++j) scores[j] = exp2_nonpositive(scores[j] - top), total[0] += scores[j];
+    // their weighted sum of the values
+    vf acc[D] = {};
+    for (j = 0; j < S; ++j)
+      for (int d = 0; d < D; ++d) acc[d] += scores[j] * vp[j * D + d];
+    const vf inv = 1.f / (total[0] + total[1]);
+    const int nq = (int)std::min<int64_t>(W, S - i0);
     for (int d = 0; d < D; ++d) acc[d] *= inv;
     for (int r = 0; r < nq; ++r)
       for (int d = 0; d < D; ++d) o[(i0 + r) * orow + d] = acc[d][r] + bv[d];
   }
 }
 
+// Each sequence is packed first (its positions' [q | k | v] rows of 3C contiguous floats, B x 3C apart, into
+// contiguous per-head copies that stay in L1), and the next sequence's rows are prefetched while this one is
+// computed: feature attention reads rows 36 KB apart, which the hardware prefetchers do not follow.
 template <int D>
 void attend_all(const float* qkv, const float* bias, float* out, int64_t A, int64_t S, int64_t B, int64_t C,
                 int64_t heads) {
-  const float scale = 1.f / std::sqrt((float)D);
-  const int64_t row = B * 3 * C, orow = B * C;
-  at::parallel_for(0, A * B * heads, 16, [&](int64_t begin, int64_t end) {
+  const float scale = 1.4426950408889634f / std::sqrt((float)D);  // log2(e) / sqrt(D)
+  const int64_t row = B * 3 * C, orow = B * C, Sp = (S + W - 1) / W * W;
+  at::parallel_for(0, A * B, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> pack((Sp + 2 * S) * C, 0.f);  // qt (C, Sp): queries by channel; kp, vp (heads, S, D)
     std::vector<vf> scores(S);
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t h = task % heads, b = (task / heads) % B, a = task / (heads * B);
-      const float* q = qkv + a * S * row + b * 3 * C + h * D;
-      attend<D>(q, q + C, q + 2 * C, out + a * S * orow + b * C + h * D, S, row, orow, scale, bias + h * D,
-                bias + 2 * C + h * D, scores.data());
+    float *qt = pack.data(), *kp = qt + Sp * C, *vp = kp + S * C;
+    for (int64_t seq = begin; seq < end; ++seq) {
+      const int64_t a = seq / B, b = seq % B;
+      const float* x = qkv + a * S * row + b * 3 * C;
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t h = 0; h < heads; ++h)
+          for (int d = 0; d < D; ++d) {
+            const int64_t c = h * D + d;
+            const float* r = x + s * row + c;
+            qt[c * Sp + s] = (r[0] + bias[c]) * scale;
+            kp[(h * S + s) * D + d] = r[C];
+            vp[(h * S + s) * D + d] = r[2 * C];
+          }
+      if (seq + 1 < end) {
+        const int64_t na = (seq + 1) / B, nb = (seq + 1) % B;
+        const char* next = (const char*)(qkv + na * S * row + nb * 3 * C);
+        for (int64_t s = 0; s < S; ++s)
+          for (int64_t byte = 0; byte < 3 * C * 4; byte += 64) __builtin_prefetch(next + s * row * 4 + byte);
+      }
+      float* o = out + a * S * orow + b * C;
+      for (int64_t h = 0; h < heads; ++h)
+        attend<D>(qt + h * D * Sp, kp + h * S * D, vp + h * S * D, o + h * D, S, Sp, orow, bias + 2 * C + h * D,
+                  scores.data());
     }
   });
 }
