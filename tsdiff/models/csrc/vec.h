@@ -32,6 +32,9 @@ inline vf vmax(vf a, vf b) { return b > a ? b : a; }  // a NaN in a is kept (b w
 
 inline vf vabs(vf x) { return (vf)((vi)x & 0x7fffffff); }
 
+// 2^n for integers -126 <= n <= 127, from the exponent bits
+inline vf pow2(vi n) { return (vf)((n + 127) << 23); }
+
 // e^x for x <= 0 with a relative error of about 2e-7 (flushed to e^-87 below that): x = n ln2 + f with
 // |f| <= ln2 / 2 (Cody-Waite, two-part ln2), a degree-6 Taylor polynomial for e^f, and 2^n from exponent bits.
 inline vf exp_nonpositive(vf x) {
@@ -47,10 +50,7 @@ inline vf exp_nonpositive(vf x) {
   p = p * f + 0.5f;
   p = p * f + 1.f;
   p = p * f + 1.f;
-  const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
-  vf two_n;
-  std::memcpy(&two_n, &bits, sizeof two_n);
-  return p * two_n;
+  return p * pow2(__builtin_convertvector(n, vi));
 }
 
 // 2^x for x <= 0 with a relative error of about 2.5e-7 (flushed to 2^-126 below that): x = n + f with |f| <= 1/2,
@@ -68,12 +68,7 @@ inline vf exp2_nonpositive(vf x) {
   p = p * f + 0.24022120f;
   p = p * f + 0.69314694f;
   p = p * f + 1.0000001f;
-  vi bits;
-  std::memcpy(&bits, &rounded, sizeof bits);
-  bits = (bits - 0x4B400000 + 127) << 23;  // 0x4B400000: the bits of the shifter, whose low bits are then n
-  vf two_n;
-  std::memcpy(&two_n, &bits, sizeof two_n);
-  return p * two_n;
+  return p * pow2((vi)rounded - 0x4B400000);  // 0x4B400000: the bits of the shifter, whose low bits are then n
 }
 
 // 1 / (1 + e^-x), from e^-|x| (no overflow): s = 1 / (1 + e^-|x|) for x >= 0, 1 - s = e^-|x| s below 0.
