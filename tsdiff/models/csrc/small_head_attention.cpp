@@ -89,15 +89,14 @@ void attend_all(const float* qkv, const float* bias, float* out, int64_t A, int6
     for (int64_t seq = begin; seq < end; ++seq) {
       const int64_t a = seq / B, b = seq % B;
       const float* x = qkv + a * S * row + b * 3 * C;
-      for (int64_t s = 0; s < S; ++s)
-        for (int64_t h = 0; h < heads; ++h)
-          for (int d = 0; d < D; ++d) {
-            const int64_t c = h * D + d;
-            const float* r = x + s * row + c;
-            qt[c * Sp + s] = (r[0] + bias[c]) * scale;
-            kp[(h * S + s) * D + d] = r[C];
-            vp[(h * S + s) * D + d] = r[2 * C];
-          }
+      for (int64_t s = 0; s < S; ++s) {  // the keys and values by whole heads (vector copies), the queries transposed
+        const float* r = x + s * row;
+        for (int64_t h = 0; h < heads; ++h) {
+          std::memcpy(kp + (h * S + s) * D, r + C + h * D, D * sizeof(float));
+          std::memcpy(vp + (h * S + s) * D, r + 2 * C + h * D, D * sizeof(float));
+        }
+        for (int64_t c = 0; c < C; ++c) qt[c * Sp + s] = (r[c] + bias[c]) * scale;
+      }
       if (seq + 1 < end) {
         const int64_t na = (seq + 1) / B, nb = (seq + 1) % B;
         const char* next = (const char*)(qkv + na * S * row + nb * 3 * C);
