@@ -8,7 +8,8 @@
 Rows (each timed after warm-up, median of repeats, device synchronised):
 - matmul: a plain n x n fp32 (and on a GPU bf16) matrix product: the machine's attainable GFLOP/s;
 - attention (CPU): one time and one feature attention of the reference CSDI at the sampling batch, SDPA against
-  tsdiff's fused small-head kernel (``tsdiff.models.cpu_attention``);
+  tsdiff's fused small-head kernel (``tsdiff.models.cpu_attention``), and the kernel on 10 x those inputs (sharp
+  softmax, most weights underflowing: as fast, since it flushes them to 0 rather than computing in subnormals);
 - dropout (CPU): dropout p = 0.1 of one time attention's weights in a reference training step (10.3 M fp32
   entries): torch's (``F.dropout``; a uniform draw, compare and masked copy, tsdiff's earlier path) against
   tsdiff's counter-based kernel (``tsdiff.models.cpu_dropout``), with a plain copy of the tensor as the floor;
@@ -265,7 +266,9 @@ def attention(device, args, matmul_gflops=None) -> list[dict]:
         with torch.no_grad():
             sdpa = timed(partial(torch.nn.functional.scaled_dot_product_attention, q, k, v), device, args.repeats * 10)
             fused = timed(partial(cpu_attention.small_head_attention, qkv, heads), device, args.repeats * 10)
-        for name, sec in (("sdpa", sdpa), ("fused kernel", fused)):
+            # scores 100 x larger: most softmax weights underflow (subnormal arithmetic, if any, shows here)
+            sharp = timed(partial(cpu_attention.small_head_attention, 10 * qkv, heads), device, args.repeats * 10)
+        for name, sec in (("sdpa", sdpa), ("fused kernel", fused), ("fused kernel, sharp scores (qkv x 10)", sharp)):
             out.append(rate_row(f"attention over {what}, {a * b} sequences, {name}", sec, flops, device, False))
     return out
 

@@ -115,6 +115,16 @@ def test_kernel_propagates_nan_and_inf_as_sdpa_does():
 
 
 @needs_kernel
+@pytest.mark.parametrize("scale", [10.0, 30.0])
+def test_kernel_equals_sdpa_for_sharp_attention(scale):
+    """Large scores: most softmax weights underflow (the kernel flushes those under 2^-64 of the largest to 0)."""
+    qkv = scale * torch.randn(4, 48, 2, 3 * 2 * 8, generator=torch.Generator().manual_seed(3))
+    y, ref = cpu_attention.small_head_attention(qkv, 2), _sdpa(qkv, 2)
+    # scores of a few thousand carry fp32 rounding of about 1e-4 into the weights, in SDPA as here
+    torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-4 * scale)
+
+
+@needs_kernel
 def test_kernel_rejects_bad_input():
     with pytest.raises(RuntimeError, match="head dimension"):
         cpu_attention.small_head_attention(torch.randn(2, 4, 1, 3 * 2 * 5), 2)  # D = 5

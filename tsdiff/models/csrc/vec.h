@@ -53,10 +53,13 @@ inline vf exp_nonpositive(vf x) {
   return p * pow2(__builtin_convertvector(n, vi));
 }
 
-// 2^x for x <= 0 with a relative error of about 2.5e-7 (flushed to 2^-126 below that): x = n + f with |f| <= 1/2,
+// 2^x for x <= 0 with a relative error of about 2.5e-7, and exactly 0 below x = -64: x = n + f with |f| <= 1/2,
 // a degree-5 polynomial for 2^f (fitted to the relative error, minimax-like: 7.5e-8 in exact arithmetic), and 2^n
 // from exponent bits. Cheaper than exp_nonpositive where the caller can fold log2(e) into an earlier product (the
-// attention's scores): the split x = n + f is exact, and n comes from the bits of the rounding sum.
+// attention's scores): the split x = n + f is exact, and n comes from the bits of the rounding sum. The flush to 0
+// keeps the softmax weights' products with the values out of the subnormal range, whose arithmetic x86 cores run
+// in slow microcode (sharp attention took twice as long before it); beside a largest weight of 1, weights under
+// 2^-64 are below fp32's resolution anyway. A NaN stays NaN.
 inline vf exp2_nonpositive(vf x) {
   x = vmax(x, splat(-126.f));
   const vf shifter = splat(12582912.f);  // 1.5 x 2^23: adding it rounds to an integer n, held in the low bits
@@ -68,7 +71,7 @@ inline vf exp2_nonpositive(vf x) {
   p = p * f + 0.24022120f;
   p = p * f + 0.69314694f;
   p = p * f + 1.0000001f;
-  return p * pow2((vi)rounded - 0x4B400000);  // 0x4B400000: the bits of the shifter, whose low bits are then n
+  return select(x < -64.f, splat(0.f), p * pow2((vi)rounded - 0x4B400000));  // 0x4B400000: the shifter's bits
 }
 
 // 1 / (1 + e^-x), from e^-|x| (no overflow): s = 1 / (1 + e^-|x|) for x >= 0, 1 - s = e^-|x| s below 0.
