@@ -68,9 +68,9 @@ void attend(const float* qt, const float* kp, const float* vp, float* o, int64_t
       for (int d = 0; d < D; ++d) acc[d] += scores[j] * vp[j * D + d];
     const vf inv = 1.f / (total[0] + total[1]);
     const int nq = (int)std::min<int64_t>(W, S - i0);
-    for (int d = 0; d < D; ++d) acc[d] *= inv;
+    for (int d = 0; d < D; ++d) acc[d] = acc[d] * inv + bv[d];  // the value bias added in vectors, not lane by lane
     for (int r = 0; r < nq; ++r)
-      for (int d = 0; d < D; ++d) o[(i0 + r) * orow + d] = acc[d][r] + bv[d];
+      for (int d = 0; d < D; ++d) o[(i0 + r) * orow + d] = acc[d][r];
   }
 }
 
