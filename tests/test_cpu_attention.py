@@ -88,8 +88,12 @@ def test_the_8_lane_build_for_cpus_without_avx512_equals_sdpa_and_draws_the_same
     y, x, bias = torch.randn(40, 20, generator=g) * 4, torch.randn(40, 20, generator=g), torch.randn(20, generator=g)
     with torch.no_grad():
         torch.testing.assert_close(
-            ops.residual_layer_norm(y, bias, x, norm.weight, norm.bias, 1e-5), norm(x + y + bias)
+            ops.residual_layer_norm(y, bias, x, norm.weight, norm.bias, 1e-5)[0], norm(x + y + bias)
         )
+        wide, narrow = ops.residual_layer_norm(y.bfloat16(), bias, x, norm.weight, norm.bias, 1e-5, True)
+        torch.testing.assert_close(narrow, norm(x + y.bfloat16().float() + bias).bfloat16())
+    qkv = torch.randn(2, 13, 3, 3 * 2 * 8, generator=g).bfloat16()  # bf16 in and out, 8 lanes at a time
+    torch.testing.assert_close(ops.small_head_attention(qkv, 2), _sdpa(qkv.float(), 2).bfloat16())
     torch.testing.assert_close(ops.bias_gelu(y, bias), F.gelu(y + bias), rtol=1e-5, atol=1e-6)
     mid, time_part, feature_part = (torch.randn(*s, generator=g) for s in [(2, 3, 4, 40), (2, 4, 40), (3, 40)])
     cond_mask, weight = torch.rand(2, 3, 4, generator=g) < 0.5, bias.repeat(2)
@@ -101,6 +105,19 @@ def test_the_8_lane_build_for_cpus_without_avx512_equals_sdpa_and_draws_the_same
     residual, s = (mid + weight).chunk(2, -1)
     torch.testing.assert_close(new_x, (x + residual) / 2**0.5)
     torch.testing.assert_close(new_skip, x.flip(0) + s)
+
+
+@needs_kernel
+@pytest.mark.parametrize("a, s, b", [(3, 48, 1), (2, 35, 4), (2, 5, 3)])
+def test_kernel_takes_and_returns_bf16_computing_in_fp32(a, s, b):
+    heads = 8
+    qkv = torch.randn(a, s, b, 3 * heads * 8, generator=torch.Generator().manual_seed(s)).bfloat16()
+    bias = torch.randn(3 * heads * 8)
+    y = cpu_attention.small_head_attention(qkv, heads, bias)
+    assert y.dtype == torch.bfloat16
+    fp32 = cpu_attention.small_head_attention(qkv.float(), heads, bias)  # the same inputs, widened
+    torch.testing.assert_close(y.float(), fp32, rtol=2**-8, atol=1e-6)  # one bf16 rounding of the output
+    assert (y.float() == fp32.bfloat16().float()).float().mean() > 0.99  # round to nearest (even), as torch does
 
 
 @needs_kernel

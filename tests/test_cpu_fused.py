@@ -1,5 +1,6 @@
-"""The fused elementwise kernels of CSDI sampling on a CPU: each equal to the PyTorch ops it replaces, the model
-equal with and without them, used only where they apply, and bad input refused."""
+"""The fused elementwise kernels of CSDI sampling on a CPU: each equal to the PyTorch ops it replaces, in fp32 and
+with the bf16 inputs and outputs of bf16 autocast, the model equal with and without them, used only where they
+apply, and bad input refused."""
 
 import pytest
 import torch
@@ -24,17 +25,70 @@ def test_residual_layer_norm_equals_layer_norm_of_the_sum(c):
         norm.weight.copy_(_randn(c)), norm.bias.copy_(_randn(c))
     y, x, bias = _randn(3, 5, 1, c, scale=3.0), _randn(3, 5, 1, c) + 2.0, _randn(c)
     with torch.no_grad():
-        torch.testing.assert_close(cpu_fused.residual_layer_norm(y, bias, x, norm), norm(x + y + bias))
-        torch.testing.assert_close(cpu_fused.residual_layer_norm(y, None, x, norm), norm(x + y))
-        constant = cpu_fused.residual_layer_norm(torch.ones(2, c), None, torch.ones(2, c), norm)  # zero variance
+        out, out_mm = cpu_fused.residual_layer_norm(y, bias, x, norm)
+        assert out_mm is out  # fp32 products take the output itself
+        torch.testing.assert_close(out, norm(x + y + bias))
+        torch.testing.assert_close(cpu_fused.residual_layer_norm(y, None, x, norm)[0], norm(x + y))
+        constant = cpu_fused.residual_layer_norm(torch.ones(2, c), None, torch.ones(2, c), norm)[0]  # zero variance
     torch.testing.assert_close(constant, norm.bias.detach().expand(2, c))
+
+
+def _bf16(*shape, scale=1.0):
+    return _randn(*shape, scale=scale).bfloat16()
+
+
+@pytest.mark.parametrize("c", [64, 20])  # whole vectors, and a tail
+def test_kernels_take_bf16_products_and_give_bf16_inputs_for_the_next(c):
+    """Under bf16 autocast each kernel computes in fp32 from the bf16 product it is given: the same as the fp32
+    kernel on that product widened, rounded to bf16 only where its output feeds a product."""
+    from tsdiff.accel import autocast
+
+    norm = torch.nn.LayerNorm(c)
+    bias, bias2, x, skip = _randn(c), _randn(2 * c), _randn(3, 5, 1, c), _randn(3, 5, 1, c)
+    y, y2 = _bf16(3, 5, 1, c, scale=3.0), _bf16(3, 5, 1, 2 * c, scale=3.0)
+    with torch.no_grad(), autocast(torch.device("cpu"), "bf16"):
+        out, out_mm = cpu_fused.residual_layer_norm(y, bias, x, norm)
+        gelu = cpu_fused.bias_gelu(y, bias)
+        new_x, new_skip = cpu_fused.residual_skip(y2, bias2, x, skip)
+        gated = cpu_fused.csdi_gate(
+            y2.view(3, 5, 1, 2 * c),
+            _randn(3, 1, 2 * c).bfloat16(),
+            _randn(5, 2 * c),
+            torch.ones(3, 5, 1, dtype=torch.bool),
+            _randn(2 * c),
+        )
+    with torch.no_grad():
+        ref = cpu_fused.residual_layer_norm(y.float(), bias, x, norm)[0]
+    assert out.dtype == torch.float32 and out_mm.dtype == torch.bfloat16 and gelu.dtype == torch.bfloat16
+    assert gated.dtype == torch.bfloat16 and new_x.dtype == new_skip.dtype == torch.float32
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    torch.testing.assert_close(out_mm, ref.bfloat16(), rtol=0, atol=0)  # rounded to nearest even, as torch does
+    torch.testing.assert_close(gelu, cpu_fused.bias_gelu(y.float(), bias).bfloat16(), rtol=0, atol=0)
+    torch.testing.assert_close((new_x, new_skip), cpu_fused.residual_skip(y2.float(), bias2, x, skip), rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="x must be a contiguous float32"):
+        cpu_fused.residual_skip(y2, bias2, x.bfloat16(), skip)  # the residual stream stays fp32
+
+
+def test_bf16_outputs_round_to_nearest_even_and_keep_nan():
+    """gelu(v) = v exactly in fp32 for v >= 8, so bias_gelu's bf16 output of 8 + bias must be torch's rounding of it."""
+    c = 64
+    near_ties = torch.tensor([2**-8, 3 * 2**-8, 2**-8 + 2**-20, 2**-8 - 2**-20, 2**-7 - 2**-23])  # ties go to even
+    bias = 8 * torch.cat([near_ties, 0.5 + torch.rand(c - len(near_ties), generator=G)])
+    bias[-3:] = torch.tensor([3.3e38, 3.4e38, float("inf")])  # rounds up to the largest bf16, overflows, stays inf
+    y = torch.full((2, c), 8.0, dtype=torch.bfloat16)
+    out = cpu_fused.bias_gelu(y, bias)
+    torch.testing.assert_close(out, (8 + bias).bfloat16().expand(2, c), rtol=0, atol=0)
+    assert out[0, -2] == float("inf") and out[0, :-2].isfinite().all()
+    bias[1] = float("nan")
+    assert cpu_fused.bias_gelu(y, bias)[:, 1].isnan().all()
 
 
 @pytest.mark.parametrize("c", [64, 20])
 def test_bias_gelu_equals_gelu_to_float_rounding(c):
     y, bias = _randn(50, c, scale=4.0), _randn(c)
     y[0, :6] = torch.tensor([100.0, -100.0, 1e-8, -1e-8, 0.0, 9.0])  # saturated, tiny, zero
-    torch.testing.assert_close(cpu_fused.bias_gelu(y, bias), F.gelu(y + bias), rtol=1e-5, atol=1e-6)
+    # erf to 1.5e-7 (Abramowitz & Stegun 7.1.26): GELU to 0.5 |v| 1.5e-7 beside its rounding, ~1e-6 at |v| ~ 10
+    torch.testing.assert_close(cpu_fused.bias_gelu(y, bias), F.gelu(y + bias), rtol=1e-5, atol=2e-6)
     nan = y.clone()
     nan[1, 0] = float("nan")
     assert cpu_fused.bias_gelu(nan, bias)[1, 0].isnan()
@@ -110,14 +164,49 @@ def test_model_output_is_the_same_with_and_without_the_fused_path(preset, option
     torch.testing.assert_close(once, fused, rtol=1e-5, atol=1e-5)  # given positions 0 .. L-1: the default
 
 
-def test_fused_path_applies_only_to_fp32_eager_sampling_on_a_cpu(monkeypatch):
+def test_model_under_bf16_autocast_takes_the_fused_path_with_bf16_products(monkeypatch):
+    from tsdiff.accel import autocast
+
+    torch.manual_seed(0)
+    model = CSDIDenoiser.preset("reference", n_features=6).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x, t, cond = _inputs()
+    products = []
+    linear = F.linear
+    big = x.numel() * model.config.channels  # the activations (B, K, L, C), not the embeddings
+    monkeypatch.setattr(F, "linear", lambda a, *rest: products.append((a.dtype, a.numel() == big)) or linear(a, *rest))
+    cpu = torch.device("cpu")
+    with torch.no_grad():
+        exact = model(x, t, cond)
+        products.clear()
+        with autocast(cpu, "bf16"):
+            fused = model(x, t, cond)
+        n_fp32 = products.count((torch.float32, True))
+        monkeypatch.setattr(cpu_fused, "applies", lambda x: False)
+        with autocast(cpu, "bf16"):
+            plain = model(x, t, cond)  # PyTorch's ops under autocast
+    # every product of the activations takes a bf16 input the kernels wrote, but the time attention's qkv in each
+    # layer and the skip projection, whose inputs are sums on the fp32 residual stream (autocast casts them)
+    assert n_fp32 == model.config.layers + 1 and len(products) > 10 * model.config.layers, products
+    assert fused.dtype == torch.float32
+    scale = exact.abs().mean()
+    assert (fused - exact).abs().mean() < 0.02 * scale  # bf16 products: about 3 significant digits
+    assert (fused - plain).abs().mean() < 0.02 * scale
+
+
+def test_fused_path_applies_only_to_eager_sampling_on_a_cpu_in_fp32_or_bf16_autocast(monkeypatch):
     from tsdiff.accel import autocast
 
     x = torch.zeros(2, 3)
     with torch.no_grad():
         assert cpu_fused.applies(x)
         assert not cpu_fused.applies(x.double())
-        with autocast(torch.device("cpu"), "bf16"):
+        with autocast(torch.device("cpu"), "bf16"):  # bf16 products, fp32 residual stream
+            assert cpu_fused.applies(x) and cpu_fused.applies(x.bfloat16()) and cpu_fused.bf16_products()
+        assert not cpu_fused.applies(x.bfloat16())
+        with torch.autocast("cpu", dtype=torch.float16):
             assert not cpu_fused.applies(x)
         monkeypatch.setitem(cpu_kernels._state, "ok", False)
         assert not cpu_fused.applies(x)

@@ -3,7 +3,8 @@
 The CSDI denoiser attends over a few dozen positions with heads of dimension 8, where PyTorch's CPU
 flash-attention kernel is bound by the overhead of its per-head matrix-product calls. The kernel here puts 16
 queries of one head in the lanes of a vector register (8 without AVX-512) and is about 3x faster at these shapes
-(README, "Speed and scale"); it is for sampling only (no backward), fp32, and reads the query / key / value
+(README, "Speed and scale"); it is for sampling only (no backward), fp32 or bf16 in and out (computed in fp32),
+and reads the query / key / value
 projection in the layout a linear layer writes it, so neither attention axis needs a transposed copy. It is built
 with tsdiff's other CPU kernels (``cpu_kernels.py``); where it cannot be, the model uses
 ``scaled_dot_product_attention``.
@@ -42,12 +43,10 @@ def supports(qkv: torch.Tensor, heads: int) -> bool:
 def small_head_attention(qkv: torch.Tensor, heads: int, bias: torch.Tensor | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(D)) v over axis 1 of ``qkv`` (A, S, B, 3C) = [q | k | v] -> (A, S, B, C), each of the
     A x B sequences and H heads (D = C / H channels) on its own. Equals ``scaled_dot_product_attention`` on the
-    same heads to float rounding (tested). bf16 input is computed in fp32 and returned in fp32.
+    same heads to float rounding (tested). bf16 input is computed in fp32 and returned in bf16.
 
     ``bias`` (3C,): the projection's bias, added here (to ``qkv + bias``), so the linear layer before can run
     without one; the key part is left out, as the softmax cancels it."""
     if not cpu_kernels.available():
         raise RuntimeError("tsdiff's CPU attention kernel is not available here (see the warning on its build)")
-    if qkv.dtype == torch.bfloat16:
-        qkv = qkv.float()
     return torch.ops.tsdiff.small_head_attention(qkv.contiguous(), heads, None if bias is None else bias.float())

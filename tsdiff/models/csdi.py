@@ -190,13 +190,18 @@ class TransformerLayer(nn.Module):
         self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (A, S, B, C), attention over S
-        if not self.training and cpu_fused.applies(x):  # sampling on a CPU: biases taken in by the fused steps
-            in_ff, out_ff = self.ff[0], self.ff[3]
-            x = cpu_fused.residual_layer_norm(self.attn(x, out_bias=False), self.attn.out.bias, x, self.norm1)
-            h = cpu_fused.bias_gelu(F.linear(x, in_ff.weight), in_ff.bias)
-            return cpu_fused.residual_layer_norm(F.linear(h, out_ff.weight), out_ff.bias, x, self.norm2)
+        if not self.training and cpu_fused.applies(x):
+            return self.fused(x, x)[0]
         x = self.norm1(x + self.drop(self.attn(x)))
         return self.norm2(x + self.drop(self.ff(x)))
+
+    def fused(self, x: torch.Tensor, x_mm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sampling on a CPU (``cpu_fused``): the biases taken in by the fused steps. x (A, S, B, C) fp32 and x_mm,
+        x as the matrix products take it (x, or its bf16 copy) -> (the output, the output as the products take it)."""
+        in_ff, out_ff = self.ff[0], self.ff[3]
+        x, x_mm = cpu_fused.residual_layer_norm(self.attn(x_mm, out_bias=False), self.attn.out.bias, x, self.norm1)
+        h = cpu_fused.bias_gelu(F.linear(x_mm, in_ff.weight), in_ff.bias)
+        return cpu_fused.residual_layer_norm(F.linear(h, out_ff.weight), out_ff.bias, x, self.norm2)
 
 
 class ResidualLayer(nn.Module):
@@ -225,19 +230,31 @@ class ResidualLayer(nn.Module):
         # x (B, K, L, C); step_emb (B, E); time_emb (B, L, Dt); feature_emb (K, Df); cond_mask (B, K, L)
         b, k, l, ch = x.shape
         y = x + self.step_proj(step_emb)[:, None, None, :]
+        if not self.training and cpu_fused.applies(y):
+            return self._fused(x, y, time_emb, feature_emb, cond_mask, skip)
         if l > 1:
             y = self.time_layer(y.reshape(b * k, l, 1, ch)).reshape(b, k, l, ch)  # attention over time (a view)
         if k > 1:
             y = self.feature_layer(y)  # attention over features: axis 1 of (B, K, L, C)
-        if cpu_fused.applies(y):  # sampling on a CPU: every bias and the side information summed in the kernels
-            time_part = F.linear(time_emb, self.side_time.weight, self.side_bias + self.mid_proj.bias)
-            time_part = time_part.expand(b, l, -1)  # (B, L, 2C); time positions may be given once for the batch
-            gated = cpu_fused.csdi_gate(
-                F.linear(y, self.mid_proj.weight), time_part, self.side_feature(feature_emb), cond_mask, self.side_mask
-            )  # (B, K, L, C)
-            return cpu_fused.residual_skip(F.linear(gated, self.out_proj.weight), self.out_proj.bias, x, skip)
         residual, s = self.out_proj(self._gate(y, time_emb, feature_emb, cond_mask)).chunk(2, dim=-1)
         return (x + residual).mul_(1 / math.sqrt(2.0)), s if skip is None else skip + s
+
+    def _fused(self, x, y, time_emb, feature_emb, cond_mask, skip):
+        """Sampling on a CPU (``cpu_fused``): every bias and the side information summed in the kernels; y_mm is y
+        as the matrix products take it (y, or its bf16 copy under bf16 autocast)."""
+        b, k, l, ch = x.shape
+        y_mm = y
+        if l > 1:  # attention over time, on (B K, L, 1, C) views
+            rows = y.view(b * k, l, 1, ch)
+            y, y_mm = (t.view(b, k, l, ch) for t in self.time_layer.fused(rows, rows))
+        if k > 1:  # attention over features: axis 1 of (B, K, L, C)
+            y, y_mm = self.feature_layer.fused(y, y_mm)
+        time_part = F.linear(time_emb, self.side_time.weight, self.side_bias + self.mid_proj.bias)
+        time_part = time_part.expand(b, l, -1)  # (B, L, 2C); time positions may be given once for the batch
+        gated = cpu_fused.csdi_gate(
+            F.linear(y_mm, self.mid_proj.weight), time_part, self.side_feature(feature_emb), cond_mask, self.side_mask
+        )  # (B, K, L, C)
+        return cpu_fused.residual_skip(F.linear(gated, self.out_proj.weight), self.out_proj.bias, x, skip)
 
     def _gate(self, y, time_emb, feature_emb, cond_mask):
         gate_filter = self.mid_proj(y)  # (B, K, L, 2C), plus the side information, summed in place:
@@ -298,6 +315,8 @@ class CSDIDenoiser(nn.Module):
         if c.interpolated_input:
             channels.append(interpolate_observed(cond_obs, cond_mask, pos))
         h = F.relu(self.input_proj(torch.stack(channels, dim=-1)))  # (B, K, L, 2 or 3) -> (B, K, L, C)
+        if h.dtype == torch.bfloat16 and not self.training and cpu_fused.applies(h):
+            h = h.float()  # bf16 autocast on a CPU: the fused path keeps the residual stream in fp32
 
         time_emb = time_embedding(pos, c.time_embedding_dim)  # (B, L, Dt)
         feature_emb = self.feature_embedding.weight  # (K, Df)

@@ -1,4 +1,5 @@
-// Softmax attention for many short sequences with small heads (dimension 4, 8 or 16), fp32, on the CPU.
+// Softmax attention for many short sequences with small heads (dimension 4, 8 or 16), on the CPU: fp32 or bf16
+// in and out (bf16 where the projections run in bf16 under autocast), computed in fp32.
 //
 // The CSDI denoiser attends over 35-48 positions with heads of dimension 8: PyTorch's CPU flash-attention kernel
 // spends most of its time in per-head matrix-product calls too small to pay for themselves. Here W queries of one
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "vec.h"
@@ -33,8 +35,8 @@ using namespace tsdiff_vec;
 // along the lanes (Sp = S rounded up to W, zero past S), scaled by log2(e) / sqrt(D) so that the softmax is a power
 // of 2; kp and vp (S, D) the keys and values. o: the head's output at position 0 (orow between positions); bv: its
 // value bias; scores: S vectors of scratch.
-template <int D>
-void attend(const float* qt, const float* kp, const float* vp, float* o, int64_t S, int64_t Sp, int64_t orow,
+template <int D, typename T>
+void attend(const float* qt, const float* kp, const float* vp, T* o, int64_t S, int64_t Sp, int64_t orow,
             const float* bv, vf* scores) {
   constexpr int KB = 4, EB = 8;  // keys per step of the scores and of the softmax: independent chains
   for (int64_t i0 = 0; i0 < S; i0 += W) {
@@ -70,7 +72,7 @@ void attend(const float* qt, const float* kp, const float* vp, float* o, int64_t
     const int nq = (int)std::min<int64_t>(W, S - i0);
     for (int d = 0; d < D; ++d) acc[d] = acc[d] * inv + bv[d];  // the value bias added in vectors, not lane by lane
     for (int r = 0; r < nq; ++r)
-      for (int d = 0; d < D; ++d) o[(i0 + r) * orow + d] = acc[d][r];
+      for (int d = 0; d < D; ++d) o[(i0 + r) * orow + d] = T(acc[d][r]);
   }
 }
 
@@ -79,8 +81,17 @@ void attend(const float* qt, const float* kp, const float* vp, float* o, int64_t
 // one is computed: feature attention reads rows 36 KB apart, which the hardware prefetchers do not follow. Time
 // attention (B = 1) reads one contiguous block per sequence, which they do follow: prefetching it too made that
 // kernel 10% slower (AVX-512).
-template <int D>
-void attend_all(const float* qkv, const float* bias, float* out, int64_t A, int64_t S, int64_t B, int64_t C,
+template <typename T>
+inline void widen(float* dst, const T* src, int64_t n) {  // fp32 or bf16 -> fp32
+  if constexpr (std::is_same_v<T, float>) {
+    std::memcpy(dst, src, n * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = float(src[i]);
+  }
+}
+
+template <int D, typename T>
+void attend_all(const T* qkv, const float* bias, T* out, int64_t A, int64_t S, int64_t B, int64_t C,
                 int64_t heads) {
   const float scale = 1.4426950408889634f / std::sqrt((float)D);  // log2(e) / sqrt(D)
   const int64_t row = B * 3 * C, orow = B * C, Sp = (S + W - 1) / W * W;
@@ -90,24 +101,25 @@ void attend_all(const float* qkv, const float* bias, float* out, int64_t A, int6
     float *qt = pack.data(), *kp = qt + Sp * C, *vp = kp + S * C;
     for (int64_t seq = begin; seq < end; ++seq) {
       const int64_t a = seq / B, b = seq % B;
-      const float* x = qkv + a * S * row + b * 3 * C;
+      const T* x = qkv + a * S * row + b * 3 * C;
       for (int64_t s = 0; s < S; ++s) {  // the keys and values by whole heads (vector copies), the queries transposed
-        const float* r = x + s * row;
+        const T* r = x + s * row;
         for (int64_t h = 0; h < heads; ++h) {
-          std::memcpy(kp + (h * S + s) * D, r + C + h * D, D * sizeof(float));
-          std::memcpy(vp + (h * S + s) * D, r + 2 * C + h * D, D * sizeof(float));
+          widen(kp + (h * S + s) * D, r + C + h * D, D);
+          widen(vp + (h * S + s) * D, r + 2 * C + h * D, D);
         }
-        for (int64_t c = 0; c < C; ++c) qt[c * Sp + s] = (r[c] + bias[c]) * scale;
+        for (int64_t c = 0; c < C; ++c) qt[c * Sp + s] = (float(r[c]) + bias[c]) * scale;
       }
       if (B > 1 && seq + 1 < end) {
         const int64_t na = (seq + 1) / B, nb = (seq + 1) % B;
         const char* next = (const char*)(qkv + na * S * row + nb * 3 * C);
         for (int64_t s = 0; s < S; ++s)
-          for (int64_t byte = 0; byte < 3 * C * 4; byte += 64) __builtin_prefetch(next + s * row * 4 + byte);
+          for (int64_t byte = 0; byte < 3 * C * (int64_t)sizeof(T); byte += 64)
+            __builtin_prefetch(next + s * row * sizeof(T) + byte);
       }
-      float* o = out + a * S * orow + b * C;
+      T* o = out + a * S * orow + b * C;
       for (int64_t h = 0; h < heads; ++h)
-        attend<D>(qt + h * D * Sp, kp + h * S * D, vp + h * S * D, o + h * D, S, Sp, orow, bias + 2 * C + h * D,
+        attend<D, T>(qt + h * D * Sp, kp + h * S * D, vp + h * S * D, o + h * D, S, Sp, orow, bias + 2 * C + h * D,
                   scores.data());
     }
   });
@@ -116,26 +128,35 @@ void attend_all(const float* qkv, const float* bias, float* out, int64_t A, int6
 // bias: the projection's bias (3C,), added here rather than by the linear layer (which would copy it into its
 // output first). The query and value parts are added; the key part adds q . b_k to every score of a query, a
 // constant that the softmax cancels, so it is left out.
+template <typename T>
+void dispatch_head_dim(const at::Tensor& qkv, const float* bias, at::Tensor& out, int64_t heads) {
+  const int64_t A = qkv.size(0), S = qkv.size(1), B = qkv.size(2), C = qkv.size(3) / 3;
+  const T* src = qkv.data_ptr<T>();
+  T* dst = out.data_ptr<T>();
+  switch (C / heads) {
+    case 4: attend_all<4>(src, bias, dst, A, S, B, C, heads); break;
+    case 8: attend_all<8>(src, bias, dst, A, S, B, C, heads); break;
+    case 16: attend_all<16>(src, bias, dst, A, S, B, C, heads); break;
+    default: TORCH_CHECK(false, "small_head_attention: head dimension must be 4, 8 or 16, got ", C / heads);
+  }
+}
+
 at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads, const c10::optional<at::Tensor>& bias) {
-  TORCH_CHECK(qkv.dim() == 4 && qkv.device().is_cpu() && qkv.scalar_type() == at::kFloat && qkv.is_contiguous(),
-              "small_head_attention: qkv must be a contiguous float32 CPU tensor (A, S, B, 3C), got ",
+  const bool dtype_ok = qkv.scalar_type() == at::kFloat || qkv.scalar_type() == at::kBFloat16;
+  TORCH_CHECK(qkv.dim() == 4 && qkv.device().is_cpu() && dtype_ok && qkv.is_contiguous(),
+              "small_head_attention: qkv must be a contiguous float32 or bfloat16 CPU tensor (A, S, B, 3C), got ",
               qkv.sizes(), " ", qkv.scalar_type());
   const int64_t A = qkv.size(0), S = qkv.size(1), B = qkv.size(2), C = qkv.size(3) / 3;
   TORCH_CHECK(qkv.size(3) == 3 * C && heads > 0 && C % heads == 0,
               "small_head_attention: last dimension ", qkv.size(3), " is not 3 x a multiple of heads ", heads);
-  at::Tensor b = bias.has_value() ? bias->contiguous() : at::zeros({3 * C}, qkv.options());
+  at::Tensor b = bias.has_value() ? bias->contiguous() : at::zeros({3 * C}, qkv.options().dtype(at::kFloat));
   TORCH_CHECK(b.dim() == 1 && b.size(0) == 3 * C && b.scalar_type() == at::kFloat,
               "small_head_attention: bias must be float32 of shape (", 3 * C, "), got ", b.sizes(), " ", b.scalar_type());
   at::Tensor out = at::empty({A, S, B, C}, qkv.options());
-  const float* src = qkv.data_ptr<float>();
-  const float* bp = b.data_ptr<float>();
-  float* dst = out.data_ptr<float>();
-  switch (C / heads) {
-    case 4: attend_all<4>(src, bp, dst, A, S, B, C, heads); break;
-    case 8: attend_all<8>(src, bp, dst, A, S, B, C, heads); break;
-    case 16: attend_all<16>(src, bp, dst, A, S, B, C, heads); break;
-    default: TORCH_CHECK(false, "small_head_attention: head dimension must be 4, 8 or 16, got ", C / heads);
-  }
+  if (qkv.scalar_type() == at::kBFloat16)
+    dispatch_head_dim<c10::BFloat16>(qkv, b.data_ptr<float>(), out, heads);
+  else
+    dispatch_head_dim<float>(qkv, b.data_ptr<float>(), out, heads);
   return out;
 }
 
