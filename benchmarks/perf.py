@@ -6,7 +6,8 @@
                                                     #     equal_crps, pypots, samplers, dit, ensemble, epoch
 
 Rows (each timed after warm-up, median of repeats, device synchronised):
-- matmul: a plain n x n fp32 (and on a GPU bf16) matrix product: the machine's attainable GFLOP/s;
+- matmul: a plain n x n fp32 (and on a GPU, or on a CPU with ``--bf16``, bf16) matrix product: the machine's
+  attainable GFLOP/s;
 - attention (CPU): one time and one feature attention of the reference CSDI at the sampling batch, SDPA against
   tsdiff's fused small-head kernel (``tsdiff.models.cpu_attention``), and the kernel on 10 x those inputs (sharp
   softmax, most weights underflowing: as fast, since it flushes them to 0 rather than computing in subnormals);
@@ -18,7 +19,8 @@ Rows (each timed after warm-up, median of repeats, device synchronised):
   its fraction of the fp32 matmul's (CPU) or of the device's peak (MFU, GPU);
 - csdi impute: 100 samples per item, 50 DDPM steps (the reference's sampling), tsdiff's denoiser calls of
   ``accel.rows_per_call`` rows as ``DiffusionImputer`` makes them; on a CPU also fp32 eager without the fused
-  elementwise kernels (``tsdiff.models.cpu_fused``), the path before them;
+  elementwise kernels (``tsdiff.models.cpu_fused``), the path before them, and with ``--bf16`` under bf16 autocast
+  (the fused kernels with bf16 matrix products; "of matmul" stays the fraction of the fp32 matmul's rate);
 - pypots csdi train / impute: PyPOTS's CSDI (``pip install pypots``) at the same configuration and shapes;
 - equal_crps: DDIM with 10 steps and 50 samples per item, the cheapest setting measured to match the CRPS of 50 DDPM
   steps x 100 samples on PhysioNet 2012 (0.238 vs 0.239, ``benchmarks/imputation.py --sweep``): end-to-end speed at
@@ -135,7 +137,8 @@ def rate_row(name, seconds, flops, device, amp: bool, matmul_gflops=None, extra=
 def matmul(device, args, matmul_gflops=None) -> list[dict]:
     n = 2048 if device.type == "cpu" else 8192
     rows = []
-    for dtype in [torch.float32] if device.type == "cpu" else [torch.float32, torch.bfloat16]:
+    cpu_bf16 = device.type == "cpu" and args.bf16  # the bf16 rate the products reach under CPU autocast (AMX)
+    for dtype in [torch.float32] if device.type == "cpu" and not cpu_bf16 else [torch.float32, torch.bfloat16]:
         g = torch.Generator(device=device).manual_seed(0)
         a, b = (torch.randn(n, n, device=device, generator=g).to(dtype) for _ in range(2))
         use_tf32(device, False)  # plain fp32 on a GPU too
@@ -177,7 +180,7 @@ def training_variants(device, args) -> list[tuple[str, bool | str, str | None]]:
         variants = [("fp32", False, None), ("bf16", True, None), ("bf16+compile", True, "default")]
     else:
         variants = [("fp32", False, None)] + ([("fp32+compile", False, "default")] if args.compile else [])
-        if args.bf16:  # CPU bf16 autocast (pays with AMX and compile: tsdiff.accel.autocast)
+        if args.bf16:  # CPU bf16 autocast (pays with AMX: tsdiff.accel.autocast)
             variants += [("bf16", "bf16", None)] + ([("bf16+compile", "bf16", "default")] if args.compile else [])
     wanted = args.variants.split(",") if args.variants else None
     return [v for v in variants if wanted is None or v[0] in wanted]

@@ -39,7 +39,7 @@ def test_impute_command_writes_filled_table_with_bands(tmp_path):
     assert (out[cols].to_numpy()[observed] == df.to_numpy()[observed]).all()
     assert (out[[f"{c}_q05" for c in cols]].to_numpy() <= out[[f"{c}_q95" for c in cols]].to_numpy() + 1e-9).all()
     assert (tmp_path / "p.png").stat().st_size > 5000
-    # the saved model is reused without training
+    # the saved model is reused without training, here sampling with bf16 matrix products
     again = _run(
         "impute",
         str(tmp_path / "in.csv"),
@@ -51,8 +51,15 @@ def test_impute_command_writes_filled_table_with_bands(tmp_path):
         "4",
         "--steps",
         "3",
+        "--bf16",
     )
     assert again.returncode == 0, again.stderr[-2000:]
+    from tsdiff.io import read_table
+
+    bf16 = read_table(tmp_path / "out2.nc")
+    assert (bf16[cols].to_numpy()[observed] == df.to_numpy()[observed]).all()  # observed values kept exactly
+    gaps = ~observed
+    assert abs(bf16[cols].to_numpy()[gaps] - out[cols].to_numpy()[gaps]).mean() < 0.5 * df.std().mean()
 
 
 def test_impute_reports_bad_input_clearly(tmp_path):

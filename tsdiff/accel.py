@@ -30,9 +30,10 @@ AMP_MODES = (False, True, "bf16")
 def autocast(device: torch.device, enabled: bool | str = True):
     """bf16 autocast: ``True`` on CUDA only (a no-op context on a CPU), ``"bf16"`` on a CPU too, ``False`` off.
 
-    On a CPU bf16 pays where the matrix units do bf16 natively (Intel AMX, Sapphire Rapids and later), most with
-    ``torch.compile``, which fuses the casts: imputing one PhysioNet stay (100 samples x 50 steps, reference CSDI,
-    2 such cores) took 43.6 s against 56.7 s in fp32 eager, 35.6 s against 48.0 s compiled (benchmarks/perf.py)."""
+    On a CPU bf16 pays where the matrix units do bf16 natively (Intel AMX, Sapphire Rapids and later). Sampling
+    the CSDI there, the fused CPU kernels take the bf16 products and keep the residual stream in fp32
+    (``models.cpu_fused``): imputing one PhysioNet stay (100 samples x 50 steps, reference CSDI, 2 such cores)
+    took 23.9 s against 37.4 s in fp32 (benchmarks/perf.py, 2026-12-03)."""
     if enabled not in AMP_MODES:
         raise ValueError(f"amp must be one of {AMP_MODES}, got {enabled!r}")
     if enabled == "bf16" or (enabled is True and device.type == "cuda"):

@@ -49,7 +49,7 @@ def _impute_table(df, args):
         if args.model:
             imputer.save(args.model)
             print(f"model saved to {args.model}")
-    draws = imputer.sample(df)  # (S, T, K), reused for the bands and the scores
+    draws = _sample_in_bf16(imputer, args).sample(df)  # (S, T, K), reused for the bands and the scores
     bands = imputer.predict_quantiles(df, q=(0.05, 0.5, 0.95), draws=draws)
     return bands[0.5], bands[0.05], bands[0.95], imputer, draws
 
@@ -96,7 +96,7 @@ def _forecast(args) -> int:
         model = fit_forecaster(df, args.horizon, **params)
         if args.model:
             model.save(args.model)
-    ds = forecast(model, df, args.horizon, args.members)
+    ds = forecast(_sample_in_bf16(model, args), df, args.horizon, args.members)
     out = Path(args.out)
     if out.suffix.lower() == ".nc":
         ds.to_netcdf(out)
@@ -421,6 +421,19 @@ def _add_sampling_options(p):
     p.add_argument("--steps", type=int, help="sampler steps (default 10)")
     p.add_argument("--epochs", type=float, help="training epochs (default 120)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="sample with bf16 matrix products (amp='bf16'): faster on CPUs with AMX (Intel Sapphire Rapids and "
+        "later) and on GPUs; training stays as it was",
+    )
+
+
+def _sample_in_bf16(model, args):
+    """``--bf16``: the model samples under bf16 autocast from here on (its training is done)."""
+    if getattr(args, "bf16", False):
+        model.set_params(amp="bf16")
+    return model
 
 
 def _add_calibration_option(p):
