@@ -164,11 +164,14 @@ def test_model_output_is_the_same_with_and_without_the_fused_path(preset, option
     torch.testing.assert_close(once, fused, rtol=1e-5, atol=1e-5)  # given positions 0 .. L-1: the default
 
 
-def test_model_under_bf16_autocast_takes_the_fused_path_with_bf16_products(monkeypatch):
+@pytest.mark.parametrize(
+    "preset, options", [("reference", {}), ("small", {"interpolated_input": True}), ("small", {"heads": 1})]
+)
+def test_model_under_bf16_autocast_takes_the_fused_path_with_bf16_products(preset, options, monkeypatch):
     from tsdiff.accel import autocast
 
     torch.manual_seed(0)
-    model = CSDIDenoiser.preset("reference", n_features=6).eval()
+    model = CSDIDenoiser.preset(preset, n_features=6, **options).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
