@@ -32,12 +32,6 @@ namespace {
 
 using namespace tsdiff_vec;
 
-inline float hsum(vf v) {
-  float s = 0.f;
-  for (int r = 0; r < W; ++r) s += v[r];
-  return s;
-}
-
 inline float gelu(float v) { return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f)); }
 
 using bf16 = c10::BFloat16;

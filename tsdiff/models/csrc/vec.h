@@ -54,6 +54,22 @@ inline void store(c10::BFloat16* p, vf v) {
   std::memcpy(p, &h, sizeof h);
 }
 
+// the sum of the lanes, halving the vector in registers (a chain of W scalar adds made the layer norm 30% slower)
+inline float hsum(vf v) {
+  typedef float v8f __attribute__((vector_size(32)));
+  typedef float v4f __attribute__((vector_size(16)));
+#if defined(__AVX512F__)  // W = 16
+  const v8f h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+  const v8f h = v;
+#endif
+  v4f q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+  q += __builtin_shufflevector(q, q, 2, 3, 0, 1);
+  q += __builtin_shufflevector(q, q, 1, 0, 3, 2);
+  return q[0];
+}
+
 inline vf select(vi where, vf a, vf b) { return where ? a : b; }  // lane-wise; where: all ones or all zeros
 
 inline vf vmax(vf a, vf b) { return b > a ? b : a; }  // a NaN in a is kept (b wins only where b > a): NaN propagates
