@@ -94,8 +94,8 @@ def _register_python_parts() -> None:
         return torch.empty_like(x)
 
     @fake("tsdiff::residual_layer_norm")  # these four are not traced today (cpu_fused is off inside compile)
-    def _(y, bias, x, weight, beta, eps):
-        return torch.empty_like(y)
+    def _(y, bias, x, weight, beta, eps, bf16_copy=False):
+        return [torch.empty_like(x)] + ([torch.empty_like(x, dtype=torch.bfloat16)] if bf16_copy else [])
 
     @fake("tsdiff::bias_gelu")
     def _(y, bias):
