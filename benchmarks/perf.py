@@ -60,7 +60,7 @@ from torch.utils.flop_counter import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsdiff.accel import autocast, compile_model, rows_per_call, use_tf32  # noqa: E402
+from tsdiff.accel import autocast, compile_model, native_bf16, rows_per_call, use_tf32  # noqa: E402
 from tsdiff.baselines.peers import PEERS
 from tsdiff.core import Condition, denoising_loss, get_schedule, sample  # noqa: E402
 from tsdiff.models import cpu_attention, cpu_dropout, cpu_fused, cpu_kernels  # noqa: E402
@@ -524,7 +524,11 @@ def main():
         wanted.remove("ensemble")  # a 50-member 64 x 32 DiT ensemble is a GPU row
     if device.type == "cpu" and "epoch" in wanted:
         wanted.remove("epoch")  # about 500 s per epoch on 2 cores: see benchmarks/imputation.py
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:  # whether amp="bf16" can pay here (accel.native_bf16: AVX512-BF16 or AMX)
+        bf16 = "bf16 products in hardware" if native_bf16(device) else "bf16 products emulated"
+        name = f"CPU, {torch.get_num_threads()} threads, {bf16}"
     print(f"# tsdiff performance on {name} (torch {torch.__version__})\n", flush=True)
 
     args.matmul_gflops = None

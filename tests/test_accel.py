@@ -1,9 +1,12 @@
 """The GPU fast-path switches and their CPU fallbacks (tsdiff.accel, TrainConfig options)."""
 
+import warnings
+
 import pytest
 import torch
 
-from tsdiff.accel import PinnedRows, autocast, compile_model, use_tf32
+from tsdiff import accel
+from tsdiff.accel import PinnedRows, autocast, compile_model, native_bf16, use_tf32
 from tsdiff.models import MLPDenoiser
 from tsdiff.training import TrainConfig, train
 
@@ -53,6 +56,27 @@ def test_cpu_bf16_autocast_is_asked_for_by_name():
     _, bf16 = _run(amp="bf16")  # trains, in bf16: the losses are close to fp32's but not equal
     assert plain.losses != bf16.losses
     torch.testing.assert_close(torch.tensor(bf16.losses), torch.tensor(plain.losses), rtol=0.05, atol=0.02)
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, native", [(False, False, False), (True, False, True), (False, True, True)])
+def test_cpu_bf16_warns_once_where_the_products_are_emulated(monkeypatch, avx512_bf16, amx, native):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    accel._warn_emulated_bf16.cache_clear()
+    cpu = torch.device("cpu")
+    assert native_bf16(cpu) is native
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            with autocast(cpu, "bf16"):
+                pass
+        with autocast(cpu, False), autocast(cpu, True):  # fp32 on a CPU: nothing to warn about
+            pass
+    emulated = [w for w in caught if "emulated" in str(w.message)]
+    assert len(emulated) == (0 if native else 1)  # once per process, not once per batch
+    if not native:
+        assert emulated[0].category is RuntimeWarning and "amp=False" in str(emulated[0].message)
+    accel._warn_emulated_bf16.cache_clear()
 
 
 def test_losses_are_read_back_in_blocks_without_changing_them():

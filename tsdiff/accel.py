@@ -9,10 +9,21 @@ returns the module unchanged when ``mode`` is None. Attention everywhere goes th
 from __future__ import annotations
 
 import contextlib
+import functools
+import warnings
 
 import torch
 
-__all__ = ["use_tf32", "autocast", "AMP_MODES", "compile_model", "PinnedRows", "COMPILE_MODES", "rows_per_call"]
+__all__ = [
+    "use_tf32",
+    "autocast",
+    "AMP_MODES",
+    "native_bf16",
+    "compile_model",
+    "PinnedRows",
+    "COMPILE_MODES",
+    "rows_per_call",
+]
 
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")
 
@@ -27,15 +38,47 @@ def use_tf32(device: torch.device, enabled: bool = True) -> None:
 AMP_MODES = (False, True, "bf16")
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` does bf16 matrix products in hardware: a CUDA GPU that supports bf16, or a CPU with
+    AVX512-BF16 (Intel Cooper Lake and later, AMD Zen 4 and later) or AMX tiles (Intel Sapphire Rapids and later).
+
+    Elsewhere oneDNN emulates them. On an AMD Zen 4 (2 cores) with oneDNN held to older instruction sets by
+    ``ONEDNN_MAX_CPU_ISA``, imputing one PhysioNet stay with DDIM 10 steps x 50 samples (benchmarks/perf.py
+    ``--only equal_crps --bf16``) took 10.2 s in bf16 against 6.6 s in fp32 with AVX-512 alone, and 59.5 s against
+    7.3 s with AVX2 alone; with AVX512-BF16 it took 3.75 s against 6.99 s."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(check is not None and check() for check in checks)
+
+
+@functools.cache
+def _warn_emulated_bf16() -> None:
+    """Warn once per process that amp="bf16" runs on a CPU without bf16 hardware."""
+    warnings.warn(
+        'amp="bf16" on a CPU without AVX512-BF16 or AMX: its bf16 matrix products are emulated, and sampling ran '
+        "1.5-8x slower than in fp32 where that was measured (tsdiff.accel.native_bf16); use amp=False (or drop "
+        "--bf16) on this machine",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def autocast(device: torch.device, enabled: bool | str = True):
     """bf16 autocast: ``True`` on CUDA only (a no-op context on a CPU), ``"bf16"`` on a CPU too, ``False`` off.
 
-    On a CPU bf16 pays where the matrix units do bf16 natively (Intel AMX, Sapphire Rapids and later). Sampling
-    the CSDI there, the fused CPU kernels take the bf16 products and keep the residual stream in fp32
-    (``models.cpu_fused``): imputing one PhysioNet stay (100 samples x 50 steps, reference CSDI, 2 such cores)
-    took 23.9 s against 37.4 s in fp32 (benchmarks/perf.py, 2026-12-03)."""
+    On a CPU bf16 pays where the hardware does bf16 products (``native_bf16``: AVX512-BF16 or AMX). Sampling the
+    CSDI there, the fused CPU kernels take the bf16 products and keep the residual stream in fp32
+    (``models.cpu_fused``): imputing one PhysioNet stay (100 samples x 50 steps, reference CSDI, 2 cores,
+    benchmarks/perf.py) took 23.9 s against 37.4 s in fp32 on an Intel Sapphire Rapids (AMX) and 40.9 s against
+    76.2 s on an AMD Zen 4 (AVX512-BF16). Elsewhere it warns (once): the products are emulated there, slower
+    than fp32."""
     if enabled not in AMP_MODES:
         raise ValueError(f"amp must be one of {AMP_MODES}, got {enabled!r}")
+    if enabled == "bf16" and device.type == "cpu" and not native_bf16(device):
+        _warn_emulated_bf16()
     if enabled == "bf16" or (enabled is True and device.type == "cuda"):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -424,8 +424,8 @@ def _add_sampling_options(p):
     p.add_argument(
         "--bf16",
         action="store_true",
-        help="sample with bf16 matrix products (amp='bf16'): faster on CPUs with AMX (Intel Sapphire Rapids and "
-        "later) and on GPUs; training stays as it was",
+        help="sample with bf16 matrix products (amp='bf16'): faster on GPUs and on CPUs with AMX or AVX512-BF16 "
+        "(Intel Sapphire Rapids, AMD Zen 4 and later), slower elsewhere (it warns); training stays as it was",
     )
 
 

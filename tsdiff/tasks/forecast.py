@@ -132,8 +132,8 @@ class EnsembleForecaster:
     max_batch        rows (init times x members) per forward pass: bounds memory
     seed, device, progress
     amp, compile     fast path (``tsdiff.accel``): bf16 autocast for training and sampling (True: on CUDA only;
-                     "bf16": on a CPU too, where it pays with AMX and ``compile``), and an optional
-                     ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
+                     "bf16": on a CPU too, where it pays with bf16 hardware (``accel.native_bf16``) and ``compile``),
+                     and an optional ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
     """
 
     def __init__(

@@ -75,7 +75,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
                      (default 0: off; see ``calibrate``)
     device, seed, progress
     amp, compile     fast path (``tsdiff.accel``): bf16 autocast for training and sampling (True: on CUDA only;
-                     "bf16": on a CPU too, where it pays with AMX: sampling 1.56x faster), and an optional
+                     "bf16": on a CPU too, where it pays with bf16 hardware, AMX or AVX512-BF16 (``accel.native_bf16``;
+                     sampling 1.6-1.9x faster; elsewhere it warns), and an optional
                      ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
     """
 

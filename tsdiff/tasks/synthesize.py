@@ -69,8 +69,9 @@ class Synthesizer:
     clip_denoised         clip the sampler's x0 estimates to the training range ([-1, 1] after scaling)
     max_batch             windows sent to the model at once when sampling
     amp, compile          fast path (``tsdiff.accel``): bf16 autocast for training and sampling (True: on CUDA
-                          only; "bf16": on a CPU too, where it pays with AMX and ``compile``), and an optional
-                          ``torch.compile`` mode for the denoiser ("default", "reduce-overhead" ...)
+                          only; "bf16": on a CPU too, where it pays with bf16 hardware, ``accel.native_bf16``, and
+                          ``compile``), and an optional ``torch.compile`` mode for the denoiser ("default",
+                          "reduce-overhead" ...)
     """
 
     def __init__(
