@@ -64,7 +64,7 @@ def test_cpu_bf16_warns_once_where_the_products_are_emulated(monkeypatch, avx512
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     accel._warn_emulated_bf16.cache_clear()
     cpu = torch.device("cpu")
-    assert native_bf16(cpu) is native
+    assert native_bf16(cpu) is native and native_bf16("cpu") is native and native_bf16() is native
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):

@@ -191,8 +191,12 @@ def test_model_under_bf16_autocast_takes_the_fused_path_with_bf16_products(prese
         with autocast(cpu, "bf16"):
             plain = model(x, t, cond)  # PyTorch's ops under autocast
     # every product of the activations takes a bf16 input the kernels wrote, but the time attention's qkv in each
-    # layer and the skip projection, whose inputs are sums on the fp32 residual stream (autocast casts them)
-    assert n_fp32 == model.config.layers + 1 and len(products) > 10 * model.config.layers, products
+    # layer and the skip projection, whose inputs are sums on the fp32 residual stream (autocast casts them), and,
+    # where the head size does not suit the attention kernel (heads=1: 32 channels a head), the output projections
+    # after SDPA, which runs in fp32 under CPU autocast (faster there than in bf16)
+    c = model.config
+    kernel = cpu_attention.fits(x.shape[1], c.channels, c.heads) and cpu_attention.fits(x.shape[2], c.channels, c.heads)
+    assert n_fp32 == c.layers + 1 + (0 if kernel else 2 * c.layers) and len(products) > 10 * c.layers, products
     assert fused.dtype == torch.float32
     scale = exact.abs().mean()
     assert (fused - exact).abs().mean() < 0.02 * scale  # bf16 products: about 3 significant digits

@@ -38,7 +38,7 @@ def use_tf32(device: torch.device, enabled: bool = True) -> None:
 AMP_MODES = (False, True, "bf16")
 
 
-def native_bf16(device: torch.device) -> bool:
+def native_bf16(device: torch.device | str = "cpu") -> bool:
     """Whether ``device`` does bf16 matrix products in hardware: a CUDA GPU that supports bf16, or a CPU with
     AVX512-BF16 (Intel Cooper Lake and later, AMD Zen 4 and later) or AMX tiles (Intel Sapphire Rapids and later).
 
@@ -46,6 +46,7 @@ def native_bf16(device: torch.device) -> bool:
     ``ONEDNN_MAX_CPU_ISA``, imputing one PhysioNet stay with DDIM 10 steps x 50 samples (benchmarks/perf.py
     ``--only equal_crps --bf16``) took 10.2 s in bf16 against 6.6 s in fp32 with AVX-512 alone, and 59.5 s against
     7.3 s with AVX2 alone; with AVX512-BF16 it took 3.75 s against 6.99 s."""
+    device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type != "cpu":
