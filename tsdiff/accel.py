@@ -48,7 +48,12 @@ def native_bf16(device: torch.device | str = "cpu") -> bool:
     7.3 s with AVX2 alone; with AVX512-BF16 it took 3.75 s against 6.99 s."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        if not torch.cuda.is_available():
+            return False
+        try:  # GPUs before Ampere emulate bf16, which is_bf16_supported counts by default
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch < 2.4
+            return torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
     checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
