@@ -38,6 +38,7 @@ that runs only that row (it includes the Python and PyTorch runtime, about 300 M
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing as mp
 import queue as queue_module
 import statistics
@@ -102,6 +103,14 @@ def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int
 @register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward)
 def _cpu_sdpa_backward_flops(grad_out_shape, query_shape, key_shape, value_shape, *args, **kwargs) -> int:
     return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+# nor oneDNN's linear, which the fused CPU path runs its fp32 products with (``cpu_fused.linear``)
+if hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+
+    @register_flop_formula(torch.ops.mkldnn._linear_pointwise)
+    def _onednn_linear_flops(x_shape, *args, out_shape=None, **kwargs) -> int:
+        return 2 * math.prod(out_shape) * x_shape[-1]  # (..., in) x (in, out) -> (..., out)
 
 
 def flops_of(fn) -> int:

@@ -124,6 +124,20 @@ def test_residual_skip_gives_the_residual_layers_two_outputs():
         cpu_fused.residual_skip(out[..., :c], bias, x, None)
 
 
+def test_linear_equals_f_linear_in_fp32_and_under_bf16_autocast():
+    weight, bias = _randn(48, 64), _randn(48)
+    x = _randn(3, 5, 7, 64)
+    with torch.no_grad():
+        for inp in (x, x.transpose(1, 2), x[:, :, ::2]):  # contiguous, and strided views
+            torch.testing.assert_close(cpu_fused.linear(inp, weight), F.linear(inp, weight))
+            torch.testing.assert_close(cpu_fused.linear(inp, weight, bias), F.linear(inp, weight, bias))
+        assert cpu_fused.linear(x, weight).shape == (3, 5, 7, 48)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # F.linear's bf16 products
+            out = cpu_fused.linear(x.bfloat16(), weight, bias)
+        assert out.dtype == torch.bfloat16
+        torch.testing.assert_close(out.float(), F.linear(x, weight, bias), rtol=0.05, atol=0.1)
+
+
 def test_attention_kernel_adds_the_projection_bias():
     heads, d = 4, 8
     qkv, bias = _randn(3, 11, 2, 3 * heads * d), _randn(3 * heads * d)

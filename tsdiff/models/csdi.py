@@ -133,8 +133,9 @@ class Attention(nn.Module):
         p = self.dropout if self.training else 0.0
         out_b = self.out.bias if out_bias else None
         if self.kind == "softmax" and p == 0 and cpu_fused.applies(x) and cpu_attention.fits(s, c, self.heads):
-            qkv = F.linear(x, self.qkv.weight)  # (A, S, B, 3C) without the bias: the kernel adds it
-            return F.linear(cpu_attention.small_head_attention(qkv, self.heads, self.qkv.bias), self.out.weight, out_b)
+            qkv = cpu_fused.linear(x, self.qkv.weight)  # (A, S, B, 3C) without the bias: the kernel adds it
+            y = cpu_attention.small_head_attention(qkv, self.heads, self.qkv.bias)
+            return cpu_fused.linear(y, self.out.weight, out_b)
         qkv = self.qkv(x)  # (A, S, B, 3C)
         if self.kind == "softmax" and p == 0 and cpu_attention.supports(qkv, self.heads):
             return F.linear(cpu_attention.small_head_attention(qkv, self.heads), self.out.weight, out_b)  # no copies
@@ -212,8 +213,8 @@ class TransformerLayer(nn.Module):
         x as the matrix products take it (x, or its bf16 copy) -> (the output, the output as the products take it)."""
         in_ff, out_ff = self.ff[0], self.ff[3]
         x, x_mm = cpu_fused.residual_layer_norm(self.attn(x_mm, out_bias=False), self.attn.out.bias, x, self.norm1)
-        h = cpu_fused.bias_gelu(F.linear(x_mm, in_ff.weight), in_ff.bias)
-        return cpu_fused.residual_layer_norm(F.linear(h, out_ff.weight), out_ff.bias, x, self.norm2)
+        h = cpu_fused.bias_gelu(cpu_fused.linear(x_mm, in_ff.weight), in_ff.bias)
+        return cpu_fused.residual_layer_norm(cpu_fused.linear(h, out_ff.weight), out_ff.bias, x, self.norm2)
 
 
 class ResidualLayer(nn.Module):
@@ -264,9 +265,10 @@ class ResidualLayer(nn.Module):
         time_part = F.linear(time_emb, self.side_time.weight, self.side_bias + self.mid_proj.bias)
         time_part = time_part.expand(b, l, -1)  # (B, L, 2C); time positions may be given once for the batch
         gated = cpu_fused.csdi_gate(
-            F.linear(y_mm, self.mid_proj.weight), time_part, self.side_feature(feature_emb), cond_mask, self.side_mask
+            cpu_fused.linear(y_mm, self.mid_proj.weight), time_part, self.side_feature(feature_emb), cond_mask,
+            self.side_mask,
         )  # (B, K, L, C)
-        return cpu_fused.residual_skip(F.linear(gated, self.out_proj.weight), self.out_proj.bias, x, skip)
+        return cpu_fused.residual_skip(cpu_fused.linear(gated, self.out_proj.weight), self.out_proj.bias, x, skip)
 
     def _gate(self, y, time_emb, feature_emb, cond_mask):
         gate_filter = self.mid_proj(y)  # (B, K, L, 2C), plus the side information, summed in place:
