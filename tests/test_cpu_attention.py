@@ -92,6 +92,11 @@ def test_the_8_lane_build_for_cpus_without_avx512_equals_sdpa_and_draws_the_same
         )
         wide, narrow = ops.residual_layer_norm(y.bfloat16(), bias, x, norm.weight, norm.bias, 1e-5, True)
         torch.testing.assert_close(narrow, norm(x + y.bfloat16().float() + bias).bfloat16())
+    qkv = torch.randn(2, 13, 3, 3 * 2 * 8, generator=g, requires_grad=True)  # the backward, 8 lanes at a time
+    grad = torch.randn(2, 13, 3, 2 * 8, generator=g)
+    (expected,) = torch.autograd.grad(_sdpa(qkv, 2), qkv, grad)
+    gqkv = torch.ops.tsdiff_8_lanes.small_head_attention_backward(qkv.detach(), grad, 2)
+    torch.testing.assert_close(gqkv, expected, rtol=1e-5, atol=1e-5)
     qkv = torch.randn(2, 13, 3, 3 * 2 * 8, generator=g).bfloat16()  # bf16 in and out, 8 lanes at a time
     torch.testing.assert_close(ops.small_head_attention(qkv, 2), _sdpa(qkv.float(), 2).bfloat16())
     torch.testing.assert_close(ops.bias_gelu(y, bias), F.gelu(y + bias), rtol=1e-5, atol=1e-6)
@@ -149,6 +154,81 @@ def test_kernel_rejects_bad_input():
         cpu_attention.small_head_attention(torch.randn(2, 4, 1, 48, dtype=torch.float64), 2)
 
 
+@needs_kernel
+@pytest.mark.parametrize("head_dim", cpu_attention.HEAD_DIMS)
+@pytest.mark.parametrize("a, s, b", [(3, 1, 1), (2, 5, 1), (2, 17, 3), (5, 35, 2), (3, 48, 1), (1, 100, 2)])
+def test_trainable_kernel_has_the_gradient_of_sdpa(head_dim, a, s, b):
+    heads = 2
+    g = torch.Generator().manual_seed(s * 100 + head_dim)
+    qkv = torch.randn(a, s, b, 3 * heads * head_dim, generator=g, requires_grad=True)
+    grad = torch.randn(a, s, b, heads * head_dim, generator=g)
+    original = qkv.detach().clone()
+    y = cpu_attention.trainable_attention(qkv, heads)
+    (got,) = torch.autograd.grad(y, qkv, grad)
+    ref = _sdpa(qkv, heads)
+    (expected,) = torch.autograd.grad(ref, qkv, grad)
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(qkv.detach(), original, rtol=0, atol=0)  # the input is not touched
+
+
+@needs_kernel
+def test_trainable_kernel_widens_bf16_and_is_stable_for_large_scores():
+    heads, d = 2, 8
+    g = torch.Generator().manual_seed(5)
+    qkv = torch.randn(3, 20, 2, 3 * heads * d, generator=g).bfloat16().requires_grad_(True)
+    y = cpu_attention.trainable_attention(qkv, heads)
+    assert y.dtype == torch.float32  # computed and returned in fp32: the next product casts it under autocast
+    y.square().sum().backward()
+    assert qkv.grad.dtype == torch.bfloat16 and torch.isfinite(qkv.grad.float()).all()
+    sharp = (40 * torch.randn(2, 37, 1, 3 * heads * d, generator=g, dtype=torch.float64)).requires_grad_(True)
+    grad = torch.randn(2, 37, 1, heads * d, generator=g, dtype=torch.float64)
+    (exact,) = torch.autograd.grad(_sdpa(sharp, heads), sharp, grad)
+    (got,) = torch.autograd.grad(cpu_attention.trainable_attention(sharp.float(), heads), sharp, grad.float())
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got.double(), exact, rtol=1e-3, atol=1e-3 * exact.abs().max().item())
+
+
+@needs_kernel
+def test_trainable_kernel_rejects_bad_input():
+    qkv, grad = torch.randn(2, 4, 1, 48), torch.randn(2, 4, 1, 16)
+    with pytest.raises(RuntimeError, match="grad_out must be contiguous float32"):
+        torch.ops.tsdiff.small_head_attention_backward(qkv, grad[:, :3], 2)
+    with pytest.raises(RuntimeError, match="qkv must be a contiguous float32"):
+        torch.ops.tsdiff.small_head_attention_backward(qkv.bfloat16(), grad, 2)
+    with pytest.raises(RuntimeError, match="head dimension"):
+        torch.ops.tsdiff.small_head_attention_backward(torch.randn(2, 4, 1, 30), torch.randn(2, 4, 1, 10), 2)
+
+
+@needs_kernel
+@pytest.mark.parametrize("amp", [False, "bf16"])
+def test_training_gradients_are_the_same_with_and_without_the_kernel(amp, monkeypatch):
+    from tsdiff.accel import autocast
+
+    x, t, cond = _model_inputs()
+    model = CSDIDenoiser.preset("small", n_features=6).train()
+    torch.nn.init.normal_(model.output.weight)
+    calls = []
+    trainable = cpu_attention.trainable_attention
+    monkeypatch.setattr(cpu_attention, "trainable_attention", lambda *a: calls.append(1) or trainable(*a))
+
+    def gradients():
+        model.zero_grad()
+        with autocast(torch.device("cpu"), amp):
+            out = model(x, t, cond)
+        out.float().square().mean().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    with_kernel = gradients()
+    assert len(calls) == 2 * model.config.layers  # every time and feature attention
+    monkeypatch.setattr(cpu_attention, "trains", lambda *a: False)
+    without = gradients()
+    assert len(calls) == 2 * model.config.layers
+    tol = {"rtol": 1e-4, "atol": 1e-5} if not amp else {"rtol": 0.05, "atol": 0.02}
+    for a, b in zip(with_kernel, without):
+        torch.testing.assert_close(a, b, **tol)
+
+
 def _model_inputs(b=3, k=6, l=20):
     g = torch.Generator().manual_seed(0)
     mask = torch.rand(b, k, l, generator=g) < 0.4
@@ -181,7 +261,7 @@ def test_kernel_is_not_used_for_training_or_unsupported_heads(monkeypatch):
     monkeypatch.setattr(cpu_attention, "small_head_attention", lambda *a: calls.append(1) or kernel(*a))
     x, t, cond = _model_inputs()
     model = CSDIDenoiser.preset("small", n_features=6)
-    model(x, t, cond).sum().backward()  # gradients wanted: SDPA (the kernel has no backward)
+    model(x, t, cond).sum().backward()  # gradients wanted: the kernel with its backward (trainable_attention)
     with torch.no_grad():
         CSDIDenoiser.preset("small", n_features=6, heads=1).eval()(x, t, cond)  # head dimension 32
         CSDIDenoiser.preset("reference", n_features=6).train()(x, t, cond)  # dropout active
@@ -260,6 +340,11 @@ def test_flop_counter_counts_the_kernel_as_two_matrix_products():
     with FlopCounterMode(display=False) as counter:
         cpu_attention.small_head_attention(torch.randn(a, s, b, 3 * heads * d), heads)
     assert counter.get_total_flops() == 2 * (2 * a * b * heads * s * s * d)  # q k^T and the weights times v
+    qkv = torch.randn(a, s, b, 3 * heads * d, requires_grad=True)
+    y = cpu_attention.trainable_attention(qkv, heads)
+    with FlopCounterMode(display=False) as counter:
+        y.sum().backward()
+    assert counter.get_total_flops() == 4 * (2 * a * b * heads * s * s * d)  # as SDPA's backward: four products
 
 
 def test_a_failed_build_warns_once_and_falls_back(monkeypatch):

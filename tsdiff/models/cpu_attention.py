@@ -3,8 +3,9 @@
 The CSDI denoiser attends over a few dozen positions with heads of dimension 8, where PyTorch's CPU
 flash-attention kernel is bound by the overhead of its per-head matrix-product calls. The kernel here puts 16
 queries of one head in the lanes of a vector register (8 without AVX-512) and is about 3x faster at these shapes
-(README, "Speed and scale"); it is for sampling only (no backward), fp32 or bf16 in and out (computed in fp32),
-and reads the query / key / value
+(README, "Speed and scale"); fp32 or bf16 in and out (computed in fp32) for sampling, and with a backward in
+fp32 for training (``trainable_attention``, which recomputes the weights rather than storing them), and reads
+the query / key / value
 projection in the layout a linear layer writes it, so neither attention axis needs a transposed copy. It is built
 with tsdiff's other CPU kernels (``cpu_kernels.py``); where it cannot be, the model uses
 ``scaled_dot_product_attention``.
@@ -16,7 +17,7 @@ import torch
 
 from . import cpu_kernels
 
-__all__ = ["supports", "fits", "small_head_attention", "HEAD_DIMS", "MAX_LENGTH"]
+__all__ = ["supports", "trains", "fits", "small_head_attention", "trainable_attention", "HEAD_DIMS", "MAX_LENGTH"]
 
 HEAD_DIMS = (4, 8, 16)
 MAX_LENGTH = 1024  # longer sequences go to SDPA, whose cache blocking wins there (2,048 positions: 30 against 34 ms)
@@ -40,6 +41,20 @@ def supports(qkv: torch.Tensor, heads: int) -> bool:
     )
 
 
+def trains(qkv: torch.Tensor, heads: int) -> bool:
+    """Whether ``trainable_attention(qkv, heads)`` applies: as ``supports``, but with a gradient wanted, eager
+    (inside ``torch.compile`` the compiler's own attention is used)."""
+    return (
+        qkv.device.type == "cpu"
+        and qkv.dtype in (torch.float32, torch.bfloat16)
+        and qkv.requires_grad
+        and not torch.compiler.is_compiling()
+        and qkv.shape[-1] % 3 == 0
+        and fits(qkv.shape[1], qkv.shape[-1] // 3, heads)
+        and cpu_kernels.available()
+    )
+
+
 def small_head_attention(qkv: torch.Tensor, heads: int, bias: torch.Tensor | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(D)) v over axis 1 of ``qkv`` (A, S, B, 3C) = [q | k | v] -> (A, S, B, C), each of the
     A x B sequences and H heads (D = C / H channels) on its own. Equals ``scaled_dot_product_attention`` on the
@@ -50,3 +65,27 @@ def small_head_attention(qkv: torch.Tensor, heads: int, bias: torch.Tensor | Non
     if not cpu_kernels.available():
         raise RuntimeError("tsdiff's CPU attention kernel is not available here (see the warning on its build)")
     return torch.ops.tsdiff.small_head_attention(qkv.contiguous(), heads, None if bias is None else bias.float())
+
+
+class _SmallHeadAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, qkv: torch.Tensor, heads: int) -> torch.Tensor:
+        ctx.save_for_backward(qkv)
+        ctx.heads = heads
+        return torch.ops.tsdiff.small_head_attention(qkv, heads, None)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        (qkv,) = ctx.saved_tensors
+        grad = torch.ops.tsdiff.small_head_attention_backward(qkv, grad_out.float().contiguous(), ctx.heads)
+        return grad, None
+
+
+def trainable_attention(qkv: torch.Tensor, heads: int) -> torch.Tensor:
+    """``small_head_attention(qkv, heads)`` with a gradient, for training: qkv (A, S, B, 3C) with the projection's
+    bias in it -> (A, S, B, C) fp32 (bf16 input is widened first: the backward is fp32 only). The backward
+    recomputes the softmax weights from q and k (as FlashAttention's does) and equals SDPA's gradient to float
+    rounding (tested)."""
+    if not cpu_kernels.available():
+        raise RuntimeError("tsdiff's CPU attention kernel is not available here (see the warning on its build)")
+    return _SmallHeadAttention.apply(qkv.float().contiguous(), heads)

@@ -1,7 +1,7 @@
 """tsdiff's CPU kernels (C++ in ``csrc/``), compiled for this machine on first use.
 
-- ``tsdiff::small_head_attention``: softmax attention for many short sequences with small heads, for sampling
-  (``cpu_attention.py``);
+- ``tsdiff::small_head_attention``: softmax attention for many short sequences with small heads, for sampling,
+  and ``tsdiff::small_head_attention_backward``, its gradient, for fp32 training (``cpu_attention.py``);
 - ``tsdiff::hash_dropout``: dropout with a counter-based mask, for training (``cpu_dropout.py``);
 - ``tsdiff::residual_layer_norm``, ``tsdiff::bias_gelu``, ``tsdiff::csdi_gate``, ``tsdiff::residual_skip``: the CSDI
   layer's elementwise steps fused, for sampling (``cpu_fused.py``).
@@ -89,6 +89,10 @@ def _register_python_parts() -> None:
     def _(qkv, heads, bias=None):
         return qkv.new_empty((*qkv.shape[:-1], qkv.shape[-1] // 3))
 
+    @fake("tsdiff::small_head_attention_backward")  # not traced today (cpu_attention is off inside compile)
+    def _(qkv, grad_out, heads):
+        return torch.empty_like(qkv)
+
     @fake("tsdiff::hash_dropout")  # not traced today (cpu_dropout draws its own mask inside torch.compile)
     def _(x, p, seed):
         return torch.empty_like(x)
@@ -113,6 +117,11 @@ def _register_python_parts() -> None:
     def _flops(qkv_shape, heads, *args, **kwargs) -> int:  # as SDPA counts it: q k^T and the weighted sum of v
         a, s, b, c3 = qkv_shape
         return 4 * a * b * s * s * (c3 // 3)
+
+    @register_flop_formula(torch.ops.tsdiff.small_head_attention_backward)
+    def _backward_flops(qkv_shape, *args, **kwargs) -> int:  # as SDPA's backward: dV, dP, dQ and dK
+        a, s, b, c3 = qkv_shape
+        return 8 * a * b * s * s * (c3 // 3)
 
 
 def available() -> bool:

@@ -12,9 +12,10 @@ Written for speed, with the same function as the reference:
 - sampling on a CPU, attention is tsdiff's fused small-head kernel (``cpu_attention``), which reads the qkv
   projection as it is; in fp32 eager the linear layers also run without bias, taken in by fused kernels for the
   residual adds with layer norm, GELU and the gated activation with its side information (``cpu_fused``);
+  training on a CPU without dropout, the same kernel with its backward (2.5-3.5x faster than SDPA's there);
   otherwise ``scaled_dot_product_attention`` on (N, H, S, D) queries, keys and values: strided views of the qkv
   projection for the time attention when sampling, one contiguous copy for the feature attention and in training,
-  whose backward runs faster on it;
+  whose backward runs faster on it (with dropout on a CPU, written out: ``attention_on_cpu``);
 - training on a CPU, dropout masks are tsdiff's counter-based hash (``cpu_dropout``), not torch's Mersenne Twister
   draws, which took 40% of a reference training step;
 - the side-information projection (145 -> 2C channels per position per layer in the reference) is split into its
@@ -139,6 +140,8 @@ class Attention(nn.Module):
         qkv = self.qkv(x)  # (A, S, B, 3C)
         if self.kind == "softmax" and p == 0 and cpu_attention.supports(qkv, self.heads):
             return F.linear(cpu_attention.small_head_attention(qkv, self.heads), self.out.weight, out_b)  # no copies
+        if self.kind == "softmax" and p == 0 and cpu_attention.trains(qkv, self.heads):  # training, no copies either
+            return F.linear(cpu_attention.trainable_attention(qkv, self.heads), self.out.weight, out_b)
         # (A, S, B, 3C) -> three (A*B, H, S, D): views when B = 1 and no gradient is needed (the kernels take
         # strided inputs, and SDPA's CPU kernel returns a view of (N, S, H, D), so the reshape after it is free
         # too); copies otherwise, and always in training, whose backward runs faster on contiguous inputs
@@ -152,10 +155,8 @@ class Attention(nn.Module):
             kv = torch.einsum("nhsd,nhse->nhde", k, v)
             norm = torch.einsum("nhsd,nhd->nhs", q, k.sum(2)).clamp_min(1e-6)
             y = torch.einsum("nhsd,nhde->nhse", q, kv) / norm[..., None]
-        elif p > 0 and q.device.type == "cpu":
-            y = attention_with_dropout(q, k, v, p)
-        elif q.device.type == "cpu" and cpu_fused.bf16_products():
-            y = _sdpa_in_fp32(q, k, v)
+        elif q.device.type == "cpu":
+            y = attention_on_cpu(q, k, v, p)
         else:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         y = y.view(a, b, self.heads, s, c // self.heads).permute(0, 3, 1, 2, 4)  # (A, S, B, H, D)
@@ -172,22 +173,30 @@ class Dropout(nn.Dropout):
         return cpu_dropout.dropout(x, self.p)
 
 
-def _sdpa_in_fp32(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """SDPA in fp32 under CPU bf16 autocast (which would cast its inputs to bf16); (N, H, S, D) in, fp32 out.
+WEIGHTS_PER_CHUNK = 16 * 2**20  # bytes of fp32 attention weights per chunk of sequences written out
 
-    PyTorch's CPU attention kernel is slower in bf16 at these head sizes: forward and backward over (560, 4, 48, 8)
-    took 179 ms under bf16 autocast against 40 ms in fp32 (AMD Zen 4, 2 cores), and the `small` preset's training
-    step 0.94 s against 0.38 s in fp32 before this. The next product casts the output back to bf16."""
+
+def attention_on_cpu(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: float = 0.0) -> torch.Tensor:
+    """softmax(q k^T / sqrt(D)) with dropout p on the weights, times v, on a CPU: (N, H, S, D) in and out, fp32.
+
+    Where tsdiff's attention kernel does not serve (``cpu_attention``: without dropout, small heads). With dropout
+    written out (two batched products and a softmax), because SDPA's CPU fallback for dropout is several times
+    slower (a NaN-safe softmax, a Bernoulli draw per weight), over chunks of sequences whose weights take at most
+    ``WEIGHTS_PER_CHUNK``, so that they stay in cache through the backward: forward and backward over
+    (560, 8, 48, 8) took 55 ms in chunks against 131 ms in one piece (AMD Zen 4, 2 cores). Otherwise SDPA. In fp32
+    under bf16 autocast too, where PyTorch's CPU SDPA is slower at these head sizes (179 ms against 40 ms over
+    (560, 4, 48, 8)); the next product casts the output back to bf16."""
+    n, h, s, d = q.shape
     with torch.autocast("cpu", enabled=False):
-        return F.scaled_dot_product_attention(q.float(), k.float(), v.float())
+        q, k, v = q.float(), k.float(), v.float()
+        if p == 0:
+            return F.scaled_dot_product_attention(q, k, v)
+        per = max(1, WEIGHTS_PER_CHUNK // (h * s * s * 4))
+        chunks = [_written_out_attention(q[i : i + per], k[i : i + per], v[i : i + per], p) for i in range(0, n, per)]
+        return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
 
-def attention_with_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: float) -> torch.Tensor:
-    """softmax(q k^T / sqrt(D)) with dropout p on the weights, times v; (N, H, S, D) in and out.
-
-    The same function as ``scaled_dot_product_attention(q, k, v, dropout_p=p)``, written out because on a CPU
-    SDPA's fallback for dropout is several times slower (a NaN-safe softmax, a Bernoulli draw per weight); on a
-    GPU SDPA's fused kernels are used instead."""
+def _written_out_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: float) -> torch.Tensor:
     weights = torch.matmul(q, k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5).softmax(-1)  # (N, H, S, S)
     return torch.matmul(cpu_dropout.dropout(weights, p), v)
 

@@ -6,8 +6,8 @@
 // head ride in the W lanes of a vector (16 with AVX-512, else 8): the scores against each key, their softmax and
 // the weighted sum of the values all run along the keys, with every key and value element broadcast to all lanes,
 // so nothing needs a horizontal reduction or a call into BLAS; each sequence is first packed into per-head copies
-// that stay in the L1 cache (strided reads once, then unit-stride addressing by constants). Inference only (no
-// backward).
+// that stay in the L1 cache (strided reads once, then unit-stride addressing by constants). A backward for
+// fp32 training (below) recomputes the weights.
 // Written with GCC / Clang vector extensions, so the compiler maps it to AVX-512, AVX2 or NEON.
 //
 // Layout: qkv (A, S, B, 3C) as a linear layer writes it ([q | k | v], heads of C / H channels), attention over
@@ -160,6 +160,111 @@ at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads, const c10:
   return out;
 }
 
+// ---- backward (training): the gradient of qkv from the gradient of the output ---------------------------------
+// Per head, with P = softmax(Q K^T / sqrt(D)) recomputed from q and k (FlashAttention's backward, Dao et al. 2022):
+// dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dO o O)) with rowsum(dO o O) = rowsum(P o dP), dQ = dS K / sqrt(D),
+// dK = dS^T Q / sqrt(D). As in the forward, W queries ride in the lanes; dQ is summed along the keys in registers,
+// dK and dV are sums over the queries, kept as one vector per key and channel (dkv, dvv) across the query blocks
+// and reduced across the lanes once per head. Queries past S have dO = 0, so they add nothing.
+template <int D>
+void attend_backward(const float* qt, const float* dot, const float* kp, const float* vp, float* dq, float* dk,
+                     float* dv, int64_t S, int64_t Sp, int64_t row, float unscale, vf* scores, vf* dp, vf* dkv,
+                     vf* dvv) {
+  std::memset((void*)dkv, 0, S * D * sizeof(vf));
+  std::memset((void*)dvv, 0, S * D * sizeof(vf));
+  for (int64_t i0 = 0; i0 < S; i0 += W) {
+    vf qd[D], gd[D];  // qd[d] lane r = q[i0 + r, d] log2(e) / sqrt(D); gd[d] lane r = dO[i0 + r, d]
+    for (int d = 0; d < D; ++d) qd[d] = load(qt + d * Sp + i0), gd[d] = load(dot + d * Sp + i0);
+    vf top = splat(-INFINITY);
+    for (int64_t j = 0; j < S; ++j) {
+      vf a = vf{};
+      for (int d = 0; d < D; ++d) a += qd[d] * kp[j * D + d];
+      scores[j] = a, top = vmax(a, top);
+    }
+    vf total = vf{};
+    for (int64_t j = 0; j < S; ++j) scores[j] = exp2_nonpositive(scores[j] - top), total += scores[j];
+    const vf inv = 1.f / total;
+    vf delta = vf{};  // rowsum(P o dP)
+    for (int64_t j = 0; j < S; ++j) {
+      vf g = vf{};
+      for (int d = 0; d < D; ++d) g += gd[d] * vp[j * D + d];
+      scores[j] *= inv, dp[j] = g, delta += scores[j] * g;
+    }
+    vf gq[D] = {};
+    for (int64_t j = 0; j < S; ++j) {
+      const vf ds = scores[j] * (dp[j] - delta);
+      for (int d = 0; d < D; ++d) {
+        gq[d] += ds * kp[j * D + d];
+        dkv[j * D + d] += ds * qd[d];
+        dvv[j * D + d] += scores[j] * gd[d];
+      }
+    }
+    const int nq = (int)std::min<int64_t>(W, S - i0);
+    const float qscale = 1.f / std::sqrt((float)D);
+    for (int r = 0; r < nq; ++r)
+      for (int d = 0; d < D; ++d) dq[(i0 + r) * row + d] = gq[d][r] * qscale;
+  }
+  for (int64_t j = 0; j < S; ++j)
+    for (int d = 0; d < D; ++d) {
+      dk[j * row + d] = hsum(dkv[j * D + d]) * unscale;  // qd carried log2(e) / sqrt(D): dK needs 1 / sqrt(D)
+      dv[j * row + d] = hsum(dvv[j * D + d]);
+    }
+}
+
+template <int D>
+void attend_backward_all(const float* qkv, const float* grad, float* gqkv, int64_t A, int64_t S, int64_t B,
+                         int64_t C, int64_t heads) {
+  const float scale = 1.4426950408889634f / std::sqrt((float)D);
+  const float unscale = 1.f / 1.4426950408889634f;
+  const int64_t row = B * 3 * C, orow = B * C, Sp = (S + W - 1) / W * W;
+  at::parallel_for(0, A * B, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> pack((2 * Sp + 2 * S) * C, 0.f);  // qt, dot (C, Sp); kp, vp (heads, S, D)
+    std::vector<vf> scratch(2 * S + 2 * S * D);
+    float *qt = pack.data(), *dot = qt + Sp * C, *kp = dot + Sp * C, *vp = kp + S * C;
+    vf *scores = scratch.data(), *dp = scores + S, *dkv = dp + S, *dvv = dkv + S * D;
+    for (int64_t seq = begin; seq < end; ++seq) {
+      const int64_t a = seq / B, b = seq % B;
+      const float* x = qkv + a * S * row + b * 3 * C;
+      const float* g = grad + a * S * orow + b * C;
+      for (int64_t s = 0; s < S; ++s) {
+        const float* r = x + s * row;
+        for (int64_t h = 0; h < heads; ++h) {
+          std::memcpy(kp + (h * S + s) * D, r + C + h * D, D * sizeof(float));
+          std::memcpy(vp + (h * S + s) * D, r + 2 * C + h * D, D * sizeof(float));
+        }
+        for (int64_t c = 0; c < C; ++c) qt[c * Sp + s] = r[c] * scale, dot[c * Sp + s] = g[s * orow + c];
+      }
+      float* o = gqkv + a * S * row + b * 3 * C;
+      for (int64_t h = 0; h < heads; ++h)
+        attend_backward<D>(qt + h * D * Sp, dot + h * D * Sp, kp + h * S * D, vp + h * S * D, o + h * D,
+                           o + C + h * D, o + 2 * C + h * D, S, Sp, row, unscale, scores, dp, dkv, dvv);
+    }
+  });
+}
+
+at::Tensor small_head_attention_backward(const at::Tensor& qkv, const at::Tensor& grad_out, int64_t heads) {
+  TORCH_CHECK(qkv.dim() == 4 && qkv.device().is_cpu() && qkv.scalar_type() == at::kFloat && qkv.is_contiguous(),
+              "small_head_attention_backward: qkv must be a contiguous float32 CPU tensor (A, S, B, 3C), got ",
+              qkv.sizes(), " ", qkv.scalar_type());
+  const int64_t A = qkv.size(0), S = qkv.size(1), B = qkv.size(2), C = qkv.size(3) / 3;
+  TORCH_CHECK(qkv.size(3) == 3 * C && heads > 0 && C % heads == 0,
+              "small_head_attention_backward: last dimension ", qkv.size(3), " is not 3 x a multiple of heads ", heads);
+  TORCH_CHECK(grad_out.sizes() == at::IntArrayRef({A, S, B, C}) && grad_out.scalar_type() == at::kFloat &&
+                  grad_out.is_contiguous(),
+              "small_head_attention_backward: grad_out must be contiguous float32 (", A, ", ", S, ", ", B, ", ", C,
+              "), got ", grad_out.sizes(), " ", grad_out.scalar_type());
+  at::Tensor gqkv = at::empty_like(qkv);
+  const float *src = qkv.data_ptr<float>(), *g = grad_out.data_ptr<float>();
+  float* dst = gqkv.data_ptr<float>();
+  switch (C / heads) {
+    case 4: attend_backward_all<4>(src, g, dst, A, S, B, C, heads); break;
+    case 8: attend_backward_all<8>(src, g, dst, A, S, B, C, heads); break;
+    case 16: attend_backward_all<16>(src, g, dst, A, S, B, C, heads); break;
+    default: TORCH_CHECK(false, "small_head_attention_backward: head dimension must be 4, 8 or 16, got ", C / heads);
+  }
+  return gqkv;
+}
+
 }  // namespace
 
 // The op's namespace: tsdiff, unless a build names another (the tests build an 8-lane variant beside the default)
@@ -170,5 +275,11 @@ at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads, const c10:
 // other sources of the same build (csrc/hash_dropout.cpp)
 #define TSDIFF_LIBRARY_FRAGMENT(ns, m) TORCH_LIBRARY_FRAGMENT(ns, m)
 #define TSDIFF_LIBRARY_IMPL(ns, k, m) TORCH_LIBRARY_IMPL(ns, k, m)
-TSDIFF_LIBRARY_FRAGMENT(TSDIFF_OP_NAMESPACE, m) { m.def("small_head_attention(Tensor qkv, int heads, Tensor? bias=None) -> Tensor"); }
-TSDIFF_LIBRARY_IMPL(TSDIFF_OP_NAMESPACE, CPU, m) { m.impl("small_head_attention", &small_head_attention); }
+TSDIFF_LIBRARY_FRAGMENT(TSDIFF_OP_NAMESPACE, m) {
+  m.def("small_head_attention(Tensor qkv, int heads, Tensor? bias=None) -> Tensor");
+  m.def("small_head_attention_backward(Tensor qkv, Tensor grad_out, int heads) -> Tensor");
+}
+TSDIFF_LIBRARY_IMPL(TSDIFF_OP_NAMESPACE, CPU, m) {
+  m.impl("small_head_attention", &small_head_attention);
+  m.impl("small_head_attention_backward", &small_head_attention_backward);
+}
