@@ -15,7 +15,8 @@ Rows (each timed after warm-up, median of repeats, device synchronised):
   entries): torch's (``F.dropout``; a uniform draw, compare and masked copy, tsdiff's earlier path) against
   tsdiff's counter-based kernel (``tsdiff.models.cpu_dropout``), with a plain copy of the tensor as the floor;
 - csdi train: one training step (forward + backward + AdamW) of the CSDI denoiser at the reference configuration,
-  PhysioNet shape (batch 16, K 35, L 48); FLOPs counted by ``torch.utils.flop_counter``; achieved GFLOP/s and
+  PhysioNet shape (batch 16, K 35, L 48), and of the `small` preset with the interpolated input (the one-hour
+  recipe's model; no dropout, so on a CPU its attention is tsdiff's kernel with its backward); FLOPs counted by ``torch.utils.flop_counter``; achieved GFLOP/s and
   its fraction of the fp32 matmul's (CPU) or of the device's peak (MFU, GPU);
 - csdi impute: 100 samples per item, 50 DDPM steps (the reference's sampling), tsdiff's denoiser calls of
   ``accel.rows_per_call`` rows as ``DiffusionImputer`` makes them; on a CPU also fp32 eager without the fused
@@ -208,14 +209,16 @@ def csdi_train(device, args, matmul_gflops=None) -> list[dict]:
     x0, cond = csdi_batch(device)
     g = torch.Generator(device=device)
     rows = []
-    for label, amp, mode in training_variants(device, args):
-        torch.manual_seed(0)
-        model = CSDIDenoiser.preset("reference", K).to(device).train()
-        g.manual_seed(0)
-        loss_with = partial(_loss, x0=x0, schedule=schedule, cond=cond, generator=g)
-        sec, flops = time_training(model, loss_with, device, amp, mode, args.repeats)
-        extra = {"steps_per_s": 1 / sec, "params_M": n_params(model)}
-        rows.append(rate_row(f"tsdiff csdi train {label}", sec, flops, device, amp, matmul_gflops, extra))
+    # the reference configuration (against PyPOTS's), and the one-hour recipe's model (no dropout)
+    for name, preset, options in [("csdi", "reference", {}), ("csdi-small", "small", {"interpolated_input": True})]:
+        for label, amp, mode in training_variants(device, args):
+            torch.manual_seed(0)
+            model = CSDIDenoiser.preset(preset, K, **options).to(device).train()
+            g.manual_seed(0)
+            loss_with = partial(_loss, x0=x0, schedule=schedule, cond=cond, generator=g)
+            sec, flops = time_training(model, loss_with, device, amp, mode, args.repeats)
+            extra = {"steps_per_s": 1 / sec, "params_M": n_params(model)}
+            rows.append(rate_row(f"tsdiff {name} train {label}", sec, flops, device, amp, matmul_gflops, extra))
     return rows
 
 

@@ -189,6 +189,40 @@ def test_trainable_kernel_widens_bf16_and_is_stable_for_large_scores():
     torch.testing.assert_close(got.double(), exact, rtol=1e-3, atol=1e-3 * exact.abs().max().item())
 
 
+def _dropout_mask(a, s, b, heads, p, seed):
+    """The kernel's keep mask (a, i, b, h, j) for heads of 16 channels and s <= 16: with q = 0 every weight is 1 / s
+    and with v the identity over keys, output channel j of query i is mask[i, j] / ((1 - p) s)."""
+    d = 16
+    probe = torch.zeros(a, s, b, 3 * heads * d)
+    for h in range(heads):
+        probe[:, torch.arange(s), :, 2 * heads * d + h * d + torch.arange(s)] = 1.0
+    out = torch.ops.tsdiff.small_head_attention(probe, heads, None, p, seed)
+    return (out.view(a, s, b, heads, d)[..., :s] * s * (1 - p)).round()
+
+
+@needs_kernel
+def test_trainable_kernel_with_dropout_equals_attention_with_its_mask():
+    a, s, b, heads, d, p, seed = 3, 13, 2, 2, 16, 0.3, 1234
+    mask = _dropout_mask(a, s, b, heads, p, seed)
+    assert set(mask.unique().tolist()) == {0.0, 1.0} and abs(mask.mean().item() - (1 - p)) < 0.05
+    assert not torch.equal(mask, _dropout_mask(a, s, b, heads, p, seed + 1))  # another seed, another mask
+    g = torch.Generator().manual_seed(0)
+    qkv = torch.randn(a, s, b, 3 * heads * d, generator=g, requires_grad=True)
+    grad = torch.randn(a, s, b, heads * d, generator=g)
+    q, k, v = qkv.view(a, s, b, 3, heads, d).permute(3, 0, 2, 4, 1, 5)  # three (A, B, H, S, D)
+    weights = (q @ k.transpose(-1, -2) / d**0.5).softmax(-1) * mask.permute(0, 2, 3, 1, 4) / (1 - p)
+    ref = (weights @ v).permute(0, 3, 1, 2, 4).reshape(a, s, b, heads * d)
+    (expected,) = torch.autograd.grad(ref, qkv, grad)
+    y = cpu_attention.trainable_attention(qkv, heads, p, seed)
+    (got,) = torch.autograd.grad(y, qkv, grad)  # the backward redraws the same mask
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    torch.manual_seed(7)
+    first = cpu_attention.trainable_attention(qkv, heads, p)  # seeds from torch's default generator
+    torch.manual_seed(7)
+    torch.testing.assert_close(cpu_attention.trainable_attention(qkv, heads, p), first, rtol=0, atol=0)
+
+
 @needs_kernel
 def test_trainable_kernel_rejects_bad_input():
     qkv, grad = torch.randn(2, 4, 1, 48), torch.randn(2, 4, 1, 16)
@@ -198,18 +232,25 @@ def test_trainable_kernel_rejects_bad_input():
         torch.ops.tsdiff.small_head_attention_backward(qkv.bfloat16(), grad, 2)
     with pytest.raises(RuntimeError, match="head dimension"):
         torch.ops.tsdiff.small_head_attention_backward(torch.randn(2, 4, 1, 30), torch.randn(2, 4, 1, 10), 2)
+    with pytest.raises(RuntimeError, match="dropout with a bias"):
+        torch.ops.tsdiff.small_head_attention(qkv, 2, torch.zeros(48), 0.1, 0)
+    with pytest.raises(RuntimeError, match=r"dropout p must be in \[0, 1\)"):
+        torch.ops.tsdiff.small_head_attention_backward(qkv, grad, 2, 1.0, 0)
+    with pytest.raises(ValueError, match="dropout probability"):
+        cpu_attention.trainable_attention(qkv, 2, -0.1)
 
 
 @needs_kernel
 @pytest.mark.parametrize("amp", [False, "bf16"])
 def test_training_gradients_are_the_same_with_and_without_the_kernel(amp, monkeypatch):
+    """Without dropout (the small preset); with it, the reference preset trains through the kernel too."""
     from tsdiff.accel import autocast
 
     x, t, cond = _model_inputs()
     model = CSDIDenoiser.preset("small", n_features=6).train()
     torch.nn.init.normal_(model.output.weight)
     calls = []
-    trainable = cpu_attention.trainable_attention
+    trainable, trains = cpu_attention.trainable_attention, cpu_attention.trains
     monkeypatch.setattr(cpu_attention, "trainable_attention", lambda *a: calls.append(1) or trainable(*a))
 
     def gradients():
@@ -227,6 +268,10 @@ def test_training_gradients_are_the_same_with_and_without_the_kernel(amp, monkey
     tol = {"rtol": 1e-4, "atol": 1e-5} if not amp else {"rtol": 0.05, "atol": 0.02}
     for a, b in zip(with_kernel, without):
         torch.testing.assert_close(a, b, **tol)
+    monkeypatch.setattr(cpu_attention, "trains", trains)
+    reference = CSDIDenoiser.preset("reference", n_features=6).train()  # dropout 0.1 on the weights
+    reference(x, t, cond).sum().backward()
+    assert len(calls) == 2 * model.config.layers + 2 * reference.config.layers
 
 
 def _model_inputs(b=3, k=6, l=20):

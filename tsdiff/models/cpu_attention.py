@@ -69,23 +69,33 @@ def small_head_attention(qkv: torch.Tensor, heads: int, bias: torch.Tensor | Non
 
 class _SmallHeadAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, qkv: torch.Tensor, heads: int) -> torch.Tensor:
+    def forward(ctx, qkv: torch.Tensor, heads: int, p: float, seed: int) -> torch.Tensor:
         ctx.save_for_backward(qkv)
-        ctx.heads = heads
-        return torch.ops.tsdiff.small_head_attention(qkv, heads, None)
+        ctx.heads, ctx.p, ctx.seed = heads, p, seed
+        return torch.ops.tsdiff.small_head_attention(qkv, heads, None, p, seed)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         (qkv,) = ctx.saved_tensors
-        grad = torch.ops.tsdiff.small_head_attention_backward(qkv, grad_out.float().contiguous(), ctx.heads)
-        return grad, None
+        grad = torch.ops.tsdiff.small_head_attention_backward(
+            qkv, grad_out.float().contiguous(), ctx.heads, ctx.p, ctx.seed
+        )
+        return grad, None, None, None
 
 
-def trainable_attention(qkv: torch.Tensor, heads: int) -> torch.Tensor:
+def trainable_attention(qkv: torch.Tensor, heads: int, p: float = 0.0, seed: int | None = None) -> torch.Tensor:
     """``small_head_attention(qkv, heads)`` with a gradient, for training: qkv (A, S, B, 3C) with the projection's
     bias in it -> (A, S, B, C) fp32 (bf16 input is widened first: the backward is fp32 only). The backward
     recomputes the softmax weights from q and k (as FlashAttention's does) and equals SDPA's gradient to float
-    rounding (tested)."""
+    rounding (tested).
+
+    ``p``: dropout on the weights, each kept with probability 1 - p and scaled by 1 / (1 - p), its mask a hash of
+    ``seed`` and the weight's place (as ``cpu_dropout``'s; drawn from torch's default generator when None), redrawn
+    in the backward, so no mask is stored."""
     if not cpu_kernels.available():
         raise RuntimeError("tsdiff's CPU attention kernel is not available here (see the warning on its build)")
-    return _SmallHeadAttention.apply(qkv.float().contiguous(), heads)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if seed is None:
+        seed = int(torch.empty((), dtype=torch.int64).random_()) if p > 0 else 0  # torch's default generator
+    return _SmallHeadAttention.apply(qkv.float().contiguous(), heads, float(p), seed)

@@ -86,11 +86,11 @@ def _register_python_parts() -> None:
     fake = getattr(torch.library, "register_fake", None) or torch.library.impl_abstract
 
     @fake("tsdiff::small_head_attention")
-    def _(qkv, heads, bias=None):
+    def _(qkv, heads, bias=None, p=0.0, seed=0):
         return qkv.new_empty((*qkv.shape[:-1], qkv.shape[-1] // 3))
 
     @fake("tsdiff::small_head_attention_backward")  # not traced today (cpu_attention is off inside compile)
-    def _(qkv, grad_out, heads):
+    def _(qkv, grad_out, heads, p=0.0, seed=0):
         return torch.empty_like(qkv)
 
     @fake("tsdiff::hash_dropout")  # not traced today (cpu_dropout draws its own mask inside torch.compile)

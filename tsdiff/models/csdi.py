@@ -12,7 +12,7 @@ Written for speed, with the same function as the reference:
 - sampling on a CPU, attention is tsdiff's fused small-head kernel (``cpu_attention``), which reads the qkv
   projection as it is; in fp32 eager the linear layers also run without bias, taken in by fused kernels for the
   residual adds with layer norm, GELU and the gated activation with its side information (``cpu_fused``);
-  training on a CPU without dropout, the same kernel with its backward (2.5-3.5x faster than SDPA's there);
+  training on a CPU, the same kernel with its backward and dropout on its weights (2.5-3.5x faster than SDPA's);
   otherwise ``scaled_dot_product_attention`` on (N, H, S, D) queries, keys and values: strided views of the qkv
   projection for the time attention when sampling, one contiguous copy for the feature attention and in training,
   whose backward runs faster on it (with dropout on a CPU, written out: ``attention_on_cpu``);
@@ -140,8 +140,8 @@ class Attention(nn.Module):
         qkv = self.qkv(x)  # (A, S, B, 3C)
         if self.kind == "softmax" and p == 0 and cpu_attention.supports(qkv, self.heads):
             return F.linear(cpu_attention.small_head_attention(qkv, self.heads), self.out.weight, out_b)  # no copies
-        if self.kind == "softmax" and p == 0 and cpu_attention.trains(qkv, self.heads):  # training, no copies either
-            return F.linear(cpu_attention.trainable_attention(qkv, self.heads), self.out.weight, out_b)
+        if self.kind == "softmax" and cpu_attention.trains(qkv, self.heads):  # training, no copies either
+            return F.linear(cpu_attention.trainable_attention(qkv, self.heads, p), self.out.weight, out_b)
         # (A, S, B, 3C) -> three (A*B, H, S, D): views when B = 1 and no gradient is needed (the kernels take
         # strided inputs, and SDPA's CPU kernel returns a view of (N, S, H, D), so the reshape after it is free
         # too); copies otherwise, and always in training, whose backward runs faster on contiguous inputs
@@ -179,7 +179,7 @@ WEIGHTS_PER_CHUNK = 16 * 2**20  # bytes of fp32 attention weights per chunk of s
 def attention_on_cpu(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: float = 0.0) -> torch.Tensor:
     """softmax(q k^T / sqrt(D)) with dropout p on the weights, times v, on a CPU: (N, H, S, D) in and out, fp32.
 
-    Where tsdiff's attention kernel does not serve (``cpu_attention``: without dropout, small heads). With dropout
+    Where tsdiff's attention kernel does not serve (``cpu_attention``: heads of 4, 8 or 16 channels). With dropout
     written out (two batched products and a softmax), because SDPA's CPU fallback for dropout is several times
     slower (a NaN-safe softmax, a Bernoulli draw per weight), over chunks of sequences whose weights take at most
     ``WEIGHTS_PER_CHUNK``, so that they stay in cache through the backward: forward and backward over

@@ -26,24 +26,6 @@ namespace {
 
 using namespace tsdiff_vec;
 
-template <typename U>
-inline U lowbias32(U x) {  // the same on a scalar and, lane by lane, on a vector
-  x ^= x >> 16;
-  x *= 0x7feb352dU;
-  x ^= x >> 15;
-  x *= 0x846ca68bU;
-  x ^= x >> 16;
-  return x;
-}
-
-struct Key {
-  uint32_t k0, k1;
-  uint32_t at(int64_t i) const {  // k0 for the 2^32-element block holding element i
-    const uint32_t hi = (uint32_t)((uint64_t)i >> 32);
-    return hi == 0 ? k0 : lowbias32(k0 ^ lowbias32(hi));
-  }
-};
-
 // fp32, W elements per step (blocks of W never straddle a 2^32 boundary: W divides 2^32)
 void drop_float(const float* x, float* y, int64_t n, Key key, uint32_t threshold, float scale) {
   at::parallel_for(0, (n + W - 1) / W, 1024, [&](int64_t begin, int64_t end) {
@@ -111,9 +93,8 @@ at::Tensor hash_dropout(const at::Tensor& x, double p, int64_t seed) {
               "hash_dropout: x must be a contiguous float32, bfloat16, float16 or float64 CPU tensor, got ", dtype);
   TORCH_CHECK(p >= 0 && p < 1, "hash_dropout: p must be in [0, 1), got ", p);
   at::Tensor y = at::empty_like(x);
-  const uint32_t threshold = (uint32_t)std::min<long long>(std::llround(p * 4294967296.0), 4294967295LL);
-  const uint64_t s = (uint64_t)seed;
-  const Key key{lowbias32((uint32_t)s), lowbias32((uint32_t)(s >> 32) ^ 0x9e3779b9U)};
+  const uint32_t threshold = drop_threshold(p);
+  const Key key = Key::of(seed);
   if (x.scalar_type() == at::kFloat) {
     drop_float(x.data_ptr<float>(), y.data_ptr<float>(), x.numel(), key, threshold, (float)(1.0 / (1.0 - p)));
     return y;

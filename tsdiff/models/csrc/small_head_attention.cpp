@@ -35,9 +35,28 @@ using namespace tsdiff_vec;
 // along the lanes (Sp = S rounded up to W, zero past S), scaled by log2(e) / sqrt(D) so that the softmax is a power
 // of 2; kp and vp (S, D) the keys and values. o: the head's output at position 0 (orow between positions); bv: its
 // value bias; scores: S vectors of scratch.
-template <int D, typename T>
+// Dropout on the weights (training; DROP): the weight of query i on key j is kept where the counter-based draw
+// of (seed, sequence and head, i S + j) passes ``threshold`` (vec.h), and the kept ones are scaled by keep_scale
+// = 1 / (1 - p); the backward draws the same mask.
+struct Drop {
+  uint32_t k0, k1, threshold;  // k0: this sequence and head's
+  float keep_scale;
+  vu lanes;  // lane r: r S
+  inline vi keep(int64_t i0, int64_t j, int64_t S) const {
+    const vu u = lowbias32<vu>(lowbias32<vu>((lanes + (uint32_t)(i0 * S + j)) ^ k0) + k1);
+    return (vi)(u >= threshold);
+  }
+};
+
+inline Drop drop_for(const Key& key, uint32_t threshold, float keep_scale, int64_t head_index, int64_t S) {
+  Drop d{lowbias32(key.k0 ^ lowbias32((uint32_t)head_index)), key.k1, threshold, keep_scale, vu{}};
+  for (int r = 0; r < W; ++r) d.lanes[r] = (uint32_t)(r * S);
+  return d;
+}
+
+template <int D, typename T, bool DROP = false>
 void attend(const float* qt, const float* kp, const float* vp, T* o, int64_t S, int64_t Sp, int64_t orow,
-            const float* bv, vf* scores) {
+            const float* bv, vf* scores, const Drop& drop = Drop{}) {
   constexpr int KB = 4, EB = 8;  // keys per step of the scores and of the softmax: independent chains
   for (int64_t i0 = 0; i0 < S; i0 += W) {
     vf qd[D];  // qd[d] lane r = q[i0 + r, d] log2(e) / sqrt(D)
@@ -64,11 +83,15 @@ void attend(const float* qt, const float* kp, const float* vp, T* o, int64_t S, 
       for (int u = 0; u < EB; ++u) scores[j + u] = p[u], total[u % 2] += p[u];
     }
     for (; j < S; ++j) scores[j] = exp2_nonpositive(scores[j] - top), total[0] += scores[j];
-    // their weighted sum of the values
+    // their weighted sum of the values (the dropped ones left out)
     vf acc[D] = {};
-    for (j = 0; j < S; ++j)
-      for (int d = 0; d < D; ++d) acc[d] += scores[j] * vp[j * D + d];
-    const vf inv = 1.f / (total[0] + total[1]);
+    for (j = 0; j < S; ++j) {
+      vf w = scores[j];
+      if constexpr (DROP) w = select(drop.keep(i0, j, S), w, splat(0.f));
+      for (int d = 0; d < D; ++d) acc[d] += w * vp[j * D + d];
+    }
+    vf inv = 1.f / (total[0] + total[1]);
+    if constexpr (DROP) inv *= drop.keep_scale;
     const int nq = (int)std::min<int64_t>(W, S - i0);
     for (int d = 0; d < D; ++d) acc[d] = acc[d] * inv + bv[d];  // the value bias added in vectors, not lane by lane
     for (int r = 0; r < nq; ++r)
@@ -92,7 +115,10 @@ inline void widen(float* dst, const T* src, int64_t n) {  // fp32 or bf16 -> fp3
 
 template <int D, typename T>
 void attend_all(const T* qkv, const float* bias, T* out, int64_t A, int64_t S, int64_t B, int64_t C,
-                int64_t heads) {
+                int64_t heads, double p, int64_t seed) {
+  const Key key = Key::of(seed);
+  const uint32_t threshold = drop_threshold(p);
+  const float keep_scale = (float)(1.0 / (1.0 - p));
   const float scale = 1.4426950408889634f / std::sqrt((float)D);  // log2(e) / sqrt(D)
   const int64_t row = B * 3 * C, orow = B * C, Sp = (S + W - 1) / W * W;
   at::parallel_for(0, A * B, 1, [&](int64_t begin, int64_t end) {
@@ -118,9 +144,14 @@ void attend_all(const T* qkv, const float* bias, T* out, int64_t A, int64_t S, i
             __builtin_prefetch(next + s * row * sizeof(T) + byte);
       }
       T* o = out + a * S * orow + b * C;
-      for (int64_t h = 0; h < heads; ++h)
-        attend<D, T>(qt + h * D * Sp, kp + h * S * D, vp + h * S * D, o + h * D, S, Sp, orow, bias + 2 * C + h * D,
-                  scores.data());
+      for (int64_t h = 0; h < heads; ++h) {
+        const float *q = qt + h * D * Sp, *k = kp + h * S * D, *v = vp + h * S * D, *bv = bias + 2 * C + h * D;
+        if (p > 0)
+          attend<D, T, true>(q, k, v, o + h * D, S, Sp, orow, bv, scores.data(),
+                             drop_for(key, threshold, keep_scale, seq * heads + h, S));
+        else
+          attend<D, T>(q, k, v, o + h * D, S, Sp, orow, bv, scores.data());
+      }
     }
   });
 }
@@ -129,19 +160,24 @@ void attend_all(const T* qkv, const float* bias, T* out, int64_t A, int64_t S, i
 // output first). The query and value parts are added; the key part adds q . b_k to every score of a query, a
 // constant that the softmax cancels, so it is left out.
 template <typename T>
-void dispatch_head_dim(const at::Tensor& qkv, const float* bias, at::Tensor& out, int64_t heads) {
+void dispatch_head_dim(const at::Tensor& qkv, const float* bias, at::Tensor& out, int64_t heads, double p,
+                       int64_t seed) {
   const int64_t A = qkv.size(0), S = qkv.size(1), B = qkv.size(2), C = qkv.size(3) / 3;
   const T* src = qkv.data_ptr<T>();
   T* dst = out.data_ptr<T>();
   switch (C / heads) {
-    case 4: attend_all<4>(src, bias, dst, A, S, B, C, heads); break;
-    case 8: attend_all<8>(src, bias, dst, A, S, B, C, heads); break;
-    case 16: attend_all<16>(src, bias, dst, A, S, B, C, heads); break;
+    case 4: attend_all<4>(src, bias, dst, A, S, B, C, heads, p, seed); break;
+    case 8: attend_all<8>(src, bias, dst, A, S, B, C, heads, p, seed); break;
+    case 16: attend_all<16>(src, bias, dst, A, S, B, C, heads, p, seed); break;
     default: TORCH_CHECK(false, "small_head_attention: head dimension must be 4, 8 or 16, got ", C / heads);
   }
 }
 
-at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads, const c10::optional<at::Tensor>& bias) {
+at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads, const c10::optional<at::Tensor>& bias,
+                                double p, int64_t seed) {
+  TORCH_CHECK(p >= 0 && p < 1, "small_head_attention: dropout p must be in [0, 1), got ", p);
+  TORCH_CHECK(p == 0 || !bias.has_value(),  // the value bias is added after the weighted sum, whose weights dropout
+              "small_head_attention: dropout with a bias is not supported (add the bias to qkv)");  // no longer sums to 1
   const bool dtype_ok = qkv.scalar_type() == at::kFloat || qkv.scalar_type() == at::kBFloat16;
   TORCH_CHECK(qkv.dim() == 4 && qkv.device().is_cpu() && dtype_ok && qkv.is_contiguous(),
               "small_head_attention: qkv must be a contiguous float32 or bfloat16 CPU tensor (A, S, B, 3C), got ",
@@ -154,9 +190,9 @@ at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads, const c10:
               "small_head_attention: bias must be float32 of shape (", 3 * C, "), got ", b.sizes(), " ", b.scalar_type());
   at::Tensor out = at::empty({A, S, B, C}, qkv.options());
   if (qkv.scalar_type() == at::kBFloat16)
-    dispatch_head_dim<c10::BFloat16>(qkv, b.data_ptr<float>(), out, heads);
+    dispatch_head_dim<c10::BFloat16>(qkv, b.data_ptr<float>(), out, heads, p, seed);
   else
-    dispatch_head_dim<float>(qkv, b.data_ptr<float>(), out, heads);
+    dispatch_head_dim<float>(qkv, b.data_ptr<float>(), out, heads, p, seed);
   return out;
 }
 
@@ -165,11 +201,12 @@ at::Tensor small_head_attention(const at::Tensor& qkv, int64_t heads, const c10:
 // dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dO o O)) with rowsum(dO o O) = rowsum(P o dP), dQ = dS K / sqrt(D),
 // dK = dS^T Q / sqrt(D). As in the forward, W queries ride in the lanes; dQ is summed along the keys in registers,
 // dK and dV are sums over the queries, kept as one vector per key and channel (dkv, dvv) across the query blocks
-// and reduced across the lanes once per head. Queries past S have dO = 0, so they add nothing.
-template <int D>
+// and reduced across the lanes once per head. Queries past S have dO = 0, so they add nothing. With dropout M / (1 - p)
+// on the weights: dV = (P o M)^T dO / (1 - p), and dP above is dO V^T o M / (1 - p), the same mask redrawn.
+template <int D, bool DROP = false>
 void attend_backward(const float* qt, const float* dot, const float* kp, const float* vp, float* dq, float* dk,
-                     float* dv, int64_t S, int64_t Sp, int64_t row, float unscale, vf* scores, vf* dp, vf* dkv,
-                     vf* dvv) {
+                     float* dv, int64_t S, int64_t Sp, int64_t row, float unscale, vf* scores, vf* dp, vf* kept,
+                     vf* dkv, vf* dvv, const Drop& drop = Drop{}) {
   std::memset((void*)dkv, 0, S * D * sizeof(vf));
   std::memset((void*)dvv, 0, S * D * sizeof(vf));
   for (int64_t i0 = 0; i0 < S; i0 += W) {
@@ -184,19 +221,22 @@ void attend_backward(const float* qt, const float* dot, const float* kp, const f
     vf total = vf{};
     for (int64_t j = 0; j < S; ++j) scores[j] = exp2_nonpositive(scores[j] - top), total += scores[j];
     const vf inv = 1.f / total;
-    vf delta = vf{};  // rowsum(P o dP)
+    vf delta = vf{};  // rowsum(P o dP), dP the gradient of the weights before dropout
     for (int64_t j = 0; j < S; ++j) {
       vf g = vf{};
       for (int d = 0; d < D; ++d) g += gd[d] * vp[j * D + d];
+      if constexpr (DROP) kept[j] = select(drop.keep(i0, j, S), splat(drop.keep_scale), splat(0.f)), g *= kept[j];
       scores[j] *= inv, dp[j] = g, delta += scores[j] * g;
     }
     vf gq[D] = {};
     for (int64_t j = 0; j < S; ++j) {
       const vf ds = scores[j] * (dp[j] - delta);
+      vf w = scores[j];  // the weight that multiplied v: after dropout
+      if constexpr (DROP) w *= kept[j];
       for (int d = 0; d < D; ++d) {
         gq[d] += ds * kp[j * D + d];
         dkv[j * D + d] += ds * qd[d];
-        dvv[j * D + d] += scores[j] * gd[d];
+        dvv[j * D + d] += w * gd[d];
       }
     }
     const int nq = (int)std::min<int64_t>(W, S - i0);
@@ -213,15 +253,18 @@ void attend_backward(const float* qt, const float* dot, const float* kp, const f
 
 template <int D>
 void attend_backward_all(const float* qkv, const float* grad, float* gqkv, int64_t A, int64_t S, int64_t B,
-                         int64_t C, int64_t heads) {
+                         int64_t C, int64_t heads, double p, int64_t seed) {
+  const Key key = Key::of(seed);
+  const uint32_t threshold = drop_threshold(p);
+  const float keep_scale = (float)(1.0 / (1.0 - p));
   const float scale = 1.4426950408889634f / std::sqrt((float)D);
   const float unscale = 1.f / 1.4426950408889634f;
   const int64_t row = B * 3 * C, orow = B * C, Sp = (S + W - 1) / W * W;
   at::parallel_for(0, A * B, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> pack((2 * Sp + 2 * S) * C, 0.f);  // qt, dot (C, Sp); kp, vp (heads, S, D)
-    std::vector<vf> scratch(2 * S + 2 * S * D);
+    std::vector<vf> scratch(3 * S + 2 * S * D);
     float *qt = pack.data(), *dot = qt + Sp * C, *kp = dot + Sp * C, *vp = kp + S * C;
-    vf *scores = scratch.data(), *dp = scores + S, *dkv = dp + S, *dvv = dkv + S * D;
+    vf *scores = scratch.data(), *dp = scores + S, *kept = dp + S, *dkv = kept + S, *dvv = dkv + S * D;
     for (int64_t seq = begin; seq < end; ++seq) {
       const int64_t a = seq / B, b = seq % B;
       const float* x = qkv + a * S * row + b * 3 * C;
@@ -235,14 +278,22 @@ void attend_backward_all(const float* qkv, const float* grad, float* gqkv, int64
         for (int64_t c = 0; c < C; ++c) qt[c * Sp + s] = r[c] * scale, dot[c * Sp + s] = g[s * orow + c];
       }
       float* o = gqkv + a * S * row + b * 3 * C;
-      for (int64_t h = 0; h < heads; ++h)
-        attend_backward<D>(qt + h * D * Sp, dot + h * D * Sp, kp + h * S * D, vp + h * S * D, o + h * D,
-                           o + C + h * D, o + 2 * C + h * D, S, Sp, row, unscale, scores, dp, dkv, dvv);
+      for (int64_t h = 0; h < heads; ++h) {
+        const float *q = qt + h * D * Sp, *g = dot + h * D * Sp, *k = kp + h * S * D, *v = vp + h * S * D;
+        float *dq = o + h * D, *dk = o + C + h * D, *dv = o + 2 * C + h * D;
+        if (p > 0)
+          attend_backward<D, true>(q, g, k, v, dq, dk, dv, S, Sp, row, unscale, scores, dp, kept, dkv, dvv,
+                                   drop_for(key, threshold, keep_scale, seq * heads + h, S));
+        else
+          attend_backward<D>(q, g, k, v, dq, dk, dv, S, Sp, row, unscale, scores, dp, kept, dkv, dvv);
+      }
     }
   });
 }
 
-at::Tensor small_head_attention_backward(const at::Tensor& qkv, const at::Tensor& grad_out, int64_t heads) {
+at::Tensor small_head_attention_backward(const at::Tensor& qkv, const at::Tensor& grad_out, int64_t heads, double p,
+                                         int64_t seed) {
+  TORCH_CHECK(p >= 0 && p < 1, "small_head_attention_backward: dropout p must be in [0, 1), got ", p);
   TORCH_CHECK(qkv.dim() == 4 && qkv.device().is_cpu() && qkv.scalar_type() == at::kFloat && qkv.is_contiguous(),
               "small_head_attention_backward: qkv must be a contiguous float32 CPU tensor (A, S, B, 3C), got ",
               qkv.sizes(), " ", qkv.scalar_type());
@@ -257,9 +308,9 @@ at::Tensor small_head_attention_backward(const at::Tensor& qkv, const at::Tensor
   const float *src = qkv.data_ptr<float>(), *g = grad_out.data_ptr<float>();
   float* dst = gqkv.data_ptr<float>();
   switch (C / heads) {
-    case 4: attend_backward_all<4>(src, g, dst, A, S, B, C, heads); break;
-    case 8: attend_backward_all<8>(src, g, dst, A, S, B, C, heads); break;
-    case 16: attend_backward_all<16>(src, g, dst, A, S, B, C, heads); break;
+    case 4: attend_backward_all<4>(src, g, dst, A, S, B, C, heads, p, seed); break;
+    case 8: attend_backward_all<8>(src, g, dst, A, S, B, C, heads, p, seed); break;
+    case 16: attend_backward_all<16>(src, g, dst, A, S, B, C, heads, p, seed); break;
     default: TORCH_CHECK(false, "small_head_attention_backward: head dimension must be 4, 8 or 16, got ", C / heads);
   }
   return gqkv;
@@ -276,8 +327,8 @@ at::Tensor small_head_attention_backward(const at::Tensor& qkv, const at::Tensor
 #define TSDIFF_LIBRARY_FRAGMENT(ns, m) TORCH_LIBRARY_FRAGMENT(ns, m)
 #define TSDIFF_LIBRARY_IMPL(ns, k, m) TORCH_LIBRARY_IMPL(ns, k, m)
 TSDIFF_LIBRARY_FRAGMENT(TSDIFF_OP_NAMESPACE, m) {
-  m.def("small_head_attention(Tensor qkv, int heads, Tensor? bias=None) -> Tensor");
-  m.def("small_head_attention_backward(Tensor qkv, Tensor grad_out, int heads) -> Tensor");
+  m.def("small_head_attention(Tensor qkv, int heads, Tensor? bias=None, float p=0., int seed=0) -> Tensor");
+  m.def("small_head_attention_backward(Tensor qkv, Tensor grad_out, int heads, float p=0., int seed=0) -> Tensor");
 }
 TSDIFF_LIBRARY_IMPL(TSDIFF_OP_NAMESPACE, CPU, m) {
   m.impl("small_head_attention", &small_head_attention);

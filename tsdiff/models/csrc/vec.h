@@ -5,6 +5,8 @@
 
 #include <c10/util/BFloat16.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #if defined(__AVX512BF16__)
@@ -144,6 +146,35 @@ inline vf verf(vf x) {
   poly = poly * t + 0.254829592f;
   const vf y = 1.f - poly * t * exp_nonpositive(-a * a);
   return (vf)((vi)y | ((vi)x & (int32_t)0x80000000));
+}
+
+// The counter-based dropout draw (csrc/hash_dropout.cpp, and the attention kernel's dropout on its weights):
+// u = h(h(i ^ k0) + k1), h Chris Wellons' "lowbias32" integer hash (hash-prospector), k0 and k1 from a 64-bit
+// seed; an element is kept where u >= drop_threshold(p), with probability 1 - p to within 2^-32.
+template <typename U>
+inline U lowbias32(U x) {  // the same on a scalar and, lane by lane, on a vector
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+struct Key {
+  uint32_t k0, k1;
+  static Key of(int64_t seed) {
+    const uint64_t s = (uint64_t)seed;
+    return Key{lowbias32((uint32_t)s), lowbias32((uint32_t)(s >> 32) ^ 0x9e3779b9U)};
+  }
+  uint32_t at(int64_t i) const {  // k0 for the 2^32-element block holding element i
+    const uint32_t hi = (uint32_t)((uint64_t)i >> 32);
+    return hi == 0 ? k0 : lowbias32(k0 ^ lowbias32(hi));
+  }
+};
+
+inline uint32_t drop_threshold(double p) {
+  return (uint32_t)std::min<long long>(std::llround(p * 4294967296.0), 4294967295LL);
 }
 
 }  // namespace tsdiff_vec
