@@ -31,10 +31,6 @@ namespace {
 
 using namespace tsdiff_vec;
 
-// One head of one sequence, from the packed copies attend_all makes: qt (D, Sp) the queries with the positions
-// along the lanes (Sp = S rounded up to W, zero past S), scaled by log2(e) / sqrt(D) so that the softmax is a power
-// of 2; kp and vp (S, D) the keys and values. o: the head's output at position 0 (orow between positions); bv: its
-// value bias; scores: S vectors of scratch.
 // Dropout on the weights (training; DROP): the weight of query i on key j is kept where the counter-based draw
 // of (seed, sequence and head, i S + j) passes ``threshold`` (vec.h), and the kept ones are scaled by keep_scale
 // = 1 / (1 - p); the backward draws the same mask.
@@ -54,6 +50,10 @@ inline Drop drop_for(const Key& key, uint32_t threshold, float keep_scale, int64
   return d;
 }
 
+// One head of one sequence, from the packed copies attend_all makes: qt (D, Sp) the queries with the positions
+// along the lanes (Sp = S rounded up to W, zero past S), scaled by log2(e) / sqrt(D) so that the softmax is a power
+// of 2; kp and vp (S, D) the keys and values. o: the head's output at position 0 (orow between positions); bv: its
+// value bias; scores: S vectors of scratch; drop: dropout on the weights where DROP.
 template <int D, typename T, bool DROP = false>
 void attend(const float* qt, const float* kp, const float* vp, T* o, int64_t S, int64_t Sp, int64_t orow,
             const float* bv, vf* scores, const Drop& drop = Drop{}) {
