@@ -29,31 +29,29 @@ def fits(length: int, channels: int, heads: int) -> bool:
     return length <= MAX_LENGTH and channels % heads == 0 and channels // heads in HEAD_DIMS
 
 
-def supports(qkv: torch.Tensor, heads: int) -> bool:
-    """Whether ``small_head_attention(qkv, heads)`` applies: fp32 (or bf16 under autocast) on a CPU, no gradient
-    wanted, a head dimension in ``HEAD_DIMS``, at most ``MAX_LENGTH`` positions, and the kernels available."""
+def _takes(qkv: torch.Tensor, heads: int) -> bool:
+    """fp32 or bf16 (A, S, B, 3C) on a CPU, a head dimension in ``HEAD_DIMS``, at most ``MAX_LENGTH`` positions,
+    and the kernels available."""
     return (
         qkv.device.type == "cpu"
         and qkv.dtype in (torch.float32, torch.bfloat16)
-        and not qkv.requires_grad  # gradients wanted: the kernel has no backward
         and qkv.shape[-1] % 3 == 0
         and fits(qkv.shape[1], qkv.shape[-1] // 3, heads)
         and cpu_kernels.available()
     )
+
+
+def supports(qkv: torch.Tensor, heads: int) -> bool:
+    """Whether ``small_head_attention(qkv, heads)`` applies: fp32 (or bf16 under autocast) on a CPU, no gradient
+    wanted (``trains`` otherwise), a head dimension in ``HEAD_DIMS``, at most ``MAX_LENGTH`` positions, and the
+    kernels available."""
+    return not qkv.requires_grad and _takes(qkv, heads)
 
 
 def trains(qkv: torch.Tensor, heads: int) -> bool:
     """Whether ``trainable_attention(qkv, heads)`` applies: as ``supports``, but with a gradient wanted, eager
     (inside ``torch.compile`` the compiler's own attention is used)."""
-    return (
-        qkv.device.type == "cpu"
-        and qkv.dtype in (torch.float32, torch.bfloat16)
-        and qkv.requires_grad
-        and not torch.compiler.is_compiling()
-        and qkv.shape[-1] % 3 == 0
-        and fits(qkv.shape[1], qkv.shape[-1] // 3, heads)
-        and cpu_kernels.available()
-    )
+    return qkv.requires_grad and not torch.compiler.is_compiling() and _takes(qkv, heads)
 
 
 def small_head_attention(qkv: torch.Tensor, heads: int, bias: torch.Tensor | None = None) -> torch.Tensor:
