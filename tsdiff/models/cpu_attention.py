@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from . import cpu_kernels
+from . import cpu_dropout, cpu_kernels
 
 __all__ = ["supports", "trains", "fits", "small_head_attention", "trainable_attention", "HEAD_DIMS", "MAX_LENGTH"]
 
@@ -96,5 +96,5 @@ def trainable_attention(qkv: torch.Tensor, heads: int, p: float = 0.0, seed: int
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     if seed is None:
-        seed = int(torch.empty((), dtype=torch.int64).random_()) if p > 0 else 0  # torch's default generator
+        seed = cpu_dropout.draw_seed() if p > 0 else 0
     return _SmallHeadAttention.apply(qkv.float().contiguous(), heads, float(p), seed)

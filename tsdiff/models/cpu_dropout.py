@@ -19,9 +19,14 @@ import torch
 
 from . import cpu_kernels
 
-__all__ = ["dropout", "DTYPES"]
+__all__ = ["dropout", "draw_seed", "DTYPES"]
 
 DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
+
+
+def draw_seed() -> int:
+    """A 64-bit seed for a counter-based mask, from torch's default generator (``torch.manual_seed`` reproduces it)."""
+    return int(torch.empty((), dtype=torch.int64).random_())
 
 
 class _HashDropout(torch.autograd.Function):
@@ -48,7 +53,7 @@ def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
     if torch.compiler.is_compiling():
         u = torch.rand_like(x)
     else:
-        seed = int(torch.empty((), dtype=torch.int64).random_())  # from torch's default generator
+        seed = draw_seed()
         if cpu_kernels.available():
             return _HashDropout.apply(x, p, seed)
         u = torch.rand(x.shape, generator=torch.Generator().manual_seed(seed))  # fp32: p to 2^-24, in any dtype
