@@ -33,6 +33,7 @@ from peak_memory import peak_rss_mib  # benchmarks/peak_memory.py
 from tsdiff import DiffusionImputer
 from tsdiff.baselines import IMPUTATION_BASELINES
 from tsdiff.baselines.peers import PEERS, pypots_impute
+from tsdiff.checkpoint import load_checkpoint
 from tsdiff.data.aqi36 import load_aqi36
 from tsdiff.data.physionet import load_physionet2012
 from tsdiff.data.scaling import FeatureScaler
@@ -152,7 +153,19 @@ def run_case(args, case: dict, out: Path) -> list[str]:
     checkpoints = set(np.linspace(total / points, total, args.curve_points).astype(int).tolist())
     # with a time budget, points by training time, the last one scored after fit (the loop knows when it ends)
     due = list(np.linspace(args.time_budget / points, args.time_budget, points))[:-1] if args.time_budget else []
-    curve, clock = [], {"eval": 0.0, "start": time.perf_counter()}
+    tag = case["name"].replace(" ", "_").replace("%", "")
+    resumable = out / f"train_{tag}_{args.preset}.pt"  # the training checkpoint of --checkpoint-every / --resume
+    curve_file = out / f"curve_{tag}.json"
+    before = 0.0  # training seconds of the run resumed
+    curve = []
+    if args.resume and resumable.exists() and not args.model:
+        saved = load_checkpoint(resumable, required=("step",))
+        before = float(saved.get("train_seconds", 0.0))
+        curve = json.loads(curve_file.read_text()) if curve_file.exists() else []
+        curve = [tuple(c) for c in curve if c[2] <= saved["step"]]  # points past the checkpoint come again
+        due = [d for d in due if d > before]
+        print(f"  resuming from {resumable} ({before:.0f} s of training, {len(curve)} curve points)", flush=True)
+    clock = {"eval": 0.0, "start": time.perf_counter() - before}
 
     def curve_point(step, loss, wall):
         t0 = time.perf_counter()
@@ -162,6 +175,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
         crps = scores(draws, val_truth, val_mask, scaler)["crps"]
         clock["eval"] += time.perf_counter() - t0
         curve.append((wall, crps, step, loss))
+        curve_file.write_text(json.dumps(curve))  # kept for a resumed run
         print(f"  step {step}/{total} ({wall:.0f} s training): loss {loss:.3f}, validation CRPS {crps:.3f}", flush=True)
 
     def on_step(step, loss):
@@ -175,7 +189,6 @@ def run_case(args, case: dict, out: Path) -> list[str]:
             return
         curve_point(step, loss, wall)
 
-    tag = case["name"].replace(" ", "_").replace("%", "")
     if args.model:  # score a trained model (e.g. the GPU run's) without training
         imp = DiffusionImputer.load(
             args.model, max_rows=args.max_rows, amp=args.amp, compile=args.compile, progress=args.progress
@@ -184,8 +197,16 @@ def run_case(args, case: dict, out: Path) -> list[str]:
     else:
         start = time.perf_counter()
         x_val = case["calib"][0] if args.validate else None  # the validation split's windows
-        imp.fit(train, X_val=x_val, callback=on_step if checkpoints else None, **case["fit"])  # a callback syncs
-        train_s = time.perf_counter() - start - clock["eval"]
+        imp.fit(
+            train,
+            X_val=x_val,
+            callback=on_step if checkpoints else None,  # a callback syncs
+            checkpoint=resumable if args.checkpoint_every or args.resume else None,
+            resume=args.resume,
+            checkpoint_every=args.checkpoint_every,
+            **case["fit"],
+        )
+        train_s = before + time.perf_counter() - start - clock["eval"]
         if args.time_budget and args.curve_points:
             result_ = imp.train_result_  # the last point at the training clock's end, as the stop saw it
             curve_point(result_.steps, result_.losses[-1], result_.train_seconds)
@@ -245,7 +266,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
     last = f"{sampler}, {steps or 'all'} steps, {n_samples} samples"  # the PIT of the last setting scored
     pit_histogram({label: pit.numpy()}, out / f"pit_{tag}.png", title=f"{case['name']}: PIT ({last})")
     if curve:
-        (out / f"curve_{tag}.json").write_text(json.dumps(curve))
+        curve_file.write_text(json.dumps(curve))
         error_curves(
             {label: ([c[0] for c in curve], [c[1] for c in curve])},
             out / f"learning_curve_{tag}.png",
@@ -369,6 +390,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="bf16 autocast: true (on CUDA only, the default), false, or bf16 (on a CPU too: tsdiff.accel.autocast)",
     )
     p.add_argument("--model", default=None, help="score this saved DiffusionImputer instead of training one")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        help="write the training state to --out every N optimizer steps (0: only at the end with --resume)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the training checkpoint in --out where a stopped run of the same command left it",
+    )
     p.add_argument(
         "--sweep",
         type=setting,

@@ -1,5 +1,6 @@
 """benchmarks/imputation.py's scoring of a saved model over several sampler settings (``--model``, ``--sweep``)."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -104,3 +105,46 @@ def test_budget_defaults_to_the_papers_epochs_on_a_gpu_only(monkeypatch):
     assert bench.parse_args([]).epochs == 20
     monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: True)
     assert bench.parse_args([]).epochs == 200
+
+
+def test_a_stopped_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    case = _case()
+    argv = ["--baselines", "--epochs", "2", "--batch-size", "8", "--samples", "3", "--sampler", "ddim", "--steps", "3"]
+    argv += ["--curve-points", "4", "--lr-decay", "cosine"]  # 8 steps, curve points at steps 2, 4, 6, 8
+    (tmp_path / "whole").mkdir()
+    whole = bench.run_case(bench.parse_args(argv), case, tmp_path / "whole")
+
+    fit = bench.DiffusionImputer.fit
+
+    def killed_at_step_6(self, X, callback=None, **kw):
+        def stop(step, loss):
+            callback(step, loss)
+            if step == 6:
+                raise KeyboardInterrupt  # the checkpoint of step 3 is the last one written
+
+        return fit(self, X, callback=stop, **kw)
+
+    monkeypatch.setattr(bench.DiffusionImputer, "fit", killed_at_step_6)
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_case(bench.parse_args(argv + ["--checkpoint-every", "3"]), case, stopped)
+    monkeypatch.setattr(bench.DiffusionImputer, "fit", fit)
+    resumed = bench.run_case(bench.parse_args(argv + ["--resume"]), case, stopped)
+
+    def table(lines):
+        return [row.split("|")[1:6] for row in lines if row.startswith("| tsdiff")]
+
+    assert table(resumed) == table(whole) and len(table(whole)) == 1
+    curve = [json.loads((d / "curve_sensors.json").read_text()) for d in (tmp_path / "whole", stopped)]
+    assert [c[2] for c in curve[1]] == [2, 4, 6, 8]  # the points of steps 4 and 6 scored once, after the resume
+    assert [c[1] for c in curve[1]] == pytest.approx([c[1] for c in curve[0]])
+    assert curve[1][-1][0] > curve[1][0][0] > 0  # training seconds carried across the resume
+
+
+def test_a_resume_with_other_training_settings_is_refused(tmp_path):
+    case = _case()
+    argv = ["--baselines", "--epochs", "1", "--batch-size", "8", "--samples", "2", "--steps", "2", "--curve-points", "0"]
+    bench.run_case(bench.parse_args(argv + ["--checkpoint-every", "2"]), case, tmp_path)
+    with pytest.raises(ValueError, match="lr=0.001 there, 0.002 here"):
+        bench.run_case(bench.parse_args(argv + ["--resume", "--lr", "2e-3"]), case, tmp_path)

@@ -193,6 +193,14 @@ def test_a_resumed_time_budget_counts_the_time_already_spent(tmp_path):
     assert again.steps == 4 and again.train_seconds >= first.train_seconds
 
 
+def test_a_resume_with_settings_that_change_the_run_is_refused(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    train(_model(), _data(), _loss, _config(max_steps=3), checkpoint=ckpt)
+    with pytest.raises(ValueError, match=r"cannot resume .*run.pt.*lr=0.01 there, 0.003 here"):
+        train(_model(), _data(), _loss, _config(max_steps=6, lr=3e-3), checkpoint=ckpt, resume=True)
+    assert train(_model(), _data(), _loss, _config(max_steps=6), checkpoint=ckpt, resume=True).steps == 6  # longer
+
+
 def test_bad_config_and_data():
     with pytest.raises(ValueError, match="unknown options"):
         TrainConfig.from_dict({"learning_rate": 1e-3})

@@ -225,6 +225,26 @@ def _as_tensors(data) -> tuple[torch.Tensor, ...]:
     return tensors
 
 
+# what fixes a run's trajectory: a resume must keep them (the budget, epochs or time, may grow)
+_RESUME_KEEPS = (
+    "batch_size", "lr", "weight_decay", "adam_betas", "warmup_steps", "lr_decay", "grad_clip", "ema_decay", "seed"
+)
+
+
+def _check_resumable(saved: dict, config: TrainConfig, checkpoint) -> None:
+    now = asdict(config)
+    changed = [
+        f"{k}={saved[k]!r} there, {now[k]!r} here"
+        for k in _RESUME_KEEPS
+        if k in saved and (tuple(saved[k]) if isinstance(saved[k], list) else saved[k]) != now[k]
+    ]
+    if changed:
+        raise ValueError(
+            f"train: cannot resume {checkpoint}: it was trained with other settings ({'; '.join(changed)}); resume "
+            "with the same settings or write a new checkpoint"
+        )
+
+
 def train(
     model: torch.nn.Module,
     data: torch.Tensor | Sequence[torch.Tensor],
@@ -296,6 +316,7 @@ def train(
     step = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, map_location=device, required=("model", "optimizer", "step", "rng"))
+        _check_resumable(state.get("train_config") or {}, config, checkpoint)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         for group in optimizer.param_groups:  # a GPU run's fused AdamW resumes on a CPU, and the other way round

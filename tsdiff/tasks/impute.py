@@ -160,11 +160,13 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         mask_patterns=None,
         checkpoint: str | None = None,
         resume: bool = False,
+        checkpoint_every: int = 0,
         callback=None,
     ):
         """Train on windows of X (NaN = missing). ``mask_patterns`` (P, L, K) bool, True = observed, are the
         missing patterns that "historical" and "mix" masks borrow (default: X's own). ``checkpoint``/``resume``
-        as in ``tsdiff.training.train``; ``callback(step, loss)`` is called after every optimizer step.
+        as in ``tsdiff.training.train``, the checkpoint also written every ``checkpoint_every`` steps (0: only at
+        the end); ``callback(step, loss)`` is called after every optimizer step.
 
         ``X_val``: held-out data in X's layout (PyPOTS's ``val_set``). Every epoch, and at the end, the weights
         sampling would use (the EMA's when there is one) are scored on it by the denoising loss on targets hidden
@@ -234,6 +236,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             amp=self.amp,
             compile=self.compile,
             validate_every=max(1, len(x0) // self.batch_size) if held_out is not None else 0,  # every epoch
+            checkpoint_every=checkpoint_every,
         )
 
         def validate(net) -> float:
