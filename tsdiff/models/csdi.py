@@ -63,7 +63,7 @@ class CSDIConfig:
 PRESETS = {
     # the reference configuration (config/base.yaml): about 0.41 M parameters at K = 35
     "reference": {},
-    # no dropout: at equal epochs it did not help on PhysioNet (README, "Dropout"); models saved before keep the
+    # no dropout: at equal epochs it did not help on PhysioNet (benchmarks/NOTES.md, "Dropout"); models saved before keep the
     # dropout stored in their config
     "small": {"channels": 32, "layers": 2, "heads": 4, "ff_dim": 64, "dropout": 0.0},
 }
@@ -145,7 +145,7 @@ class Attention(nn.Module):
         # (A, S, B, 3C) -> three (A*B, H, S, D): views when B = 1 and no gradient is needed (the kernels take
         # strided inputs, and SDPA's CPU kernel returns a view of (N, S, H, D), so the reshape after it is free
         # too); copies otherwise, and always in training, whose backward runs faster on contiguous inputs
-        # (README, "Speed and scale")
+        # (benchmarks/NOTES.md, "Speed and scale")
         qkv = qkv.view(a, s, b, 3, self.heads, c // self.heads).permute(3, 0, 2, 4, 1, 5)  # (3, A, B, H, S, D)
         if qkv.requires_grad:  # training with autograd on
             qkv = qkv.contiguous()

@@ -12,7 +12,7 @@ i.e. one token per time step carrying all K features, adaLN-Zero conditioning on
 (24 x 6, batch 64, 2 CPU cores) a training step takes 97 ms for the DiT (width 128, depth 4) against 550 ms for
 CSDI at its reference size (64 channels, 4 layers) and 150 ms at 32 channels, 2 layers, so the DiT is the default.
 v-prediction on a cosine schedule of 500 steps, 8,000 training steps: on Stocks, v beat eps-prediction and
-8,000 steps beat 4,000 (figures in the README). Each feature is MinMax-scaled to
+8,000 steps beat 4,000 (figures in benchmarks/NOTES.md, "Defaults chosen"). Each feature is MinMax-scaled to
 [-1, 1] on the training data (as Diffusion-TS) and samples are clipped to that range while sampling
 (``clip_denoised``). Missing training values (NaN) are left out of the loss through the core's target mask.
 Conditioning on a prefix or on any observed points uses the core's masked conditioning in "replace" mode (the
