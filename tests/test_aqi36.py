@@ -35,6 +35,14 @@ def test_protocol_on_a_generated_year(tmp_path):
     assert not d.test_targets[20, :12].any()
     np.testing.assert_array_equal(d.test_targets[20, 12:], ~np.isnan(g_last[12:]) & np.isnan(x_last[12:]))
     assert not np.isnan(d.test[d.test_targets]).any() and np.isnan(d.test_inputs[d.test_targets]).all()
+    # the validation month (January, 744 h) cut and scored the same way
+    january_g = ground[ground.index.month == 1].to_numpy()
+    january_x = missing[missing.index.month == 1].to_numpy()
+    assert d.valid_eval.shape == d.valid_inputs.shape == d.valid_targets.shape == (21, 36, 3)
+    np.testing.assert_array_equal(d.valid_eval[0], january_g[:36])
+    np.testing.assert_array_equal(d.valid_inputs[-1], january_x[-36:])
+    assert not d.valid_targets[-1, :12].any()
+    np.testing.assert_array_equal(d.valid_targets[0], ~np.isnan(january_g[:36]) & np.isnan(january_x[:36]))
 
 
 def test_errors_are_named(tmp_path):
@@ -50,3 +58,4 @@ def test_real_aqi36_shapes():
     d = load_aqi36(SHARED)
     assert d.test.shape == (82, 36, 36) and d.train.shape[2] == 36
     assert int(d.test_targets.sum()) == 20434
+    assert d.valid_eval.shape == (21, 36, 36) and int(d.valid_targets.sum()) > 2000  # January's evaluation mask

@@ -7,6 +7,8 @@
 - Training: every 36-h window (stride 1) of months 1, 2, 4, 5, 7, 8, 10 and 11, less the validation month
   (month 1 by default). Historical training masks come from months 2, 5, 8 and 11 only: the missing patterns of
   months 1, 4, 7 and 10 were used to make the test mask, so using them would leak it.
+- Validation: the validation month's stride-1 windows (``valid``), and the same month cut and masked as the test
+  months are (``valid_inputs``, ``valid_targets``), so that a learning curve scores what the test scores.
 - Scaling: per station, over the training months (the reference ships precomputed values for the same).
 Metrics are reported in ug/m3.
 """
@@ -32,6 +34,9 @@ class AQI36:
     stations: list[str]
     train: np.ndarray  # (N, 36, 36) training windows, NaN = missing
     valid: np.ndarray  # (M, 36, 36) validation windows (stride 1)
+    valid_eval: np.ndarray  # (V, 36, 36) the validation month cut as the test months are: ground values
+    valid_inputs: np.ndarray  # (V, 36, 36) its missing-file values
+    valid_targets: np.ndarray  # (V, 36, 36) bool: its entries scored as the test's are
     test: np.ndarray  # (T, 36, 36) test windows: ground values (NaN where ground is missing)
     test_inputs: np.ndarray  # (T, 36, 36) what the imputer is given: missing-file values
     test_targets: np.ndarray  # (T, 36, 36) bool: scored entries (present in ground, absent in missing, not cut)
@@ -77,22 +82,31 @@ def load_aqi36(root: str | Path, valid_month: int = 1) -> AQI36:
 
     train = [_sliding(month(ground, m), WINDOW) for m in TRAIN_MONTHS if m != valid_month]
     hist = [~np.isnan(_sliding(month(ground, m), WINDOW)) for m in HISTMASK_MONTHS if m != valid_month]
-    test, inputs, targets = [], [], []
-    for m in TEST_MONTHS:
-        g, cuts = _test_windows(month(ground, m), WINDOW)
-        x, _ = _test_windows(month(missing, m), WINDOW)
-        t = ~np.isnan(g) & np.isnan(x)
-        for i, c in enumerate(cuts):
-            t[i, :c] = False
-        test.append(g)
-        inputs.append(x)
-        targets.append(t)
+
+    def evaluation(months):
+        """Ground windows, missing-file windows and the scored entries of ``months``, cut as the test is."""
+        out = [], [], []
+        for m in months:
+            g, cuts = _test_windows(month(ground, m), WINDOW)
+            x, _ = _test_windows(month(missing, m), WINDOW)
+            t = ~np.isnan(g) & np.isnan(x)
+            for i, c in enumerate(cuts):
+                t[i, :c] = False
+            for part, value in zip(out, (g, x, t)):
+                part.append(value)
+        return [np.concatenate(part) for part in out]
+
+    test, test_inputs, test_targets = evaluation(TEST_MONTHS)
+    valid_eval, valid_inputs, valid_targets = evaluation((valid_month,))
     return AQI36(
         stations=list(ground.columns),
         train=np.concatenate(train),
         valid=_sliding(month(ground, valid_month), WINDOW),
-        test=np.concatenate(test),
-        test_inputs=np.concatenate(inputs),
-        test_targets=np.concatenate(targets),
+        valid_eval=valid_eval,
+        valid_inputs=valid_inputs,
+        valid_targets=valid_targets,
+        test=test,
+        test_inputs=test_inputs,
+        test_targets=test_targets,
         hist_patterns=np.concatenate(hist),
     )
