@@ -314,27 +314,36 @@ def _synthesize_windows(config: dict, args) -> int:
 def _synthesize_digits(config: dict, args) -> int:
     import torch
 
-    from .examples.digits import DigitsConfig, digit_classifier, guided_accuracy, sample_digits, train_digits
+    from .examples.digits import (
+        DigitsConfig,
+        digit_classifier,
+        guided_accuracy,
+        load_images,
+        sample_digits,
+        train_digits,
+    )
     from .plotting import image_grid
 
     cfg = DigitsConfig.from_dict(config)
     if args.seed is not None:
         cfg.seed = args.seed
     out = Path(args.out)
+    size = tuple(load_images(cfg.dataset, "test", cfg.seed, cfg.data)[0].shape[-2:])  # (H, W); checks the data first
     start = time.perf_counter()
     model, schedule, _ = train_digits(cfg, progress=True)
     print(f"trained in {time.perf_counter() - start:.0f} s")
-    clf, real_accuracy = digit_classifier(cfg.seed)
+    clf, real_accuracy = digit_classifier(cfg.seed, cfg.dataset, cfg.data)
     print(f"classifier accuracy on held-out real digits: {real_accuracy:.3f}")
     n = args.n or cfg.per_class
     labels = torch.arange(10).repeat_interleave(n)
     for scale in sorted({*cfg.scales, cfg.default_scale}):
-        images = sample_digits(model, schedule, labels, scale, cfg.sampler, cfg.sample_steps, seed=cfg.seed)
+        images = sample_digits(model, schedule, labels, scale, cfg.sampler, cfg.sample_steps, cfg.seed, size)
         accuracy = guided_accuracy(clf, images, labels)
-        path = image_grid(images[:: max(1, n // 8)].reshape(10, -1, 8, 8), out / f"digits_scale{scale:g}.png")
+        grid = images[:: max(1, n // 8)].reshape(10, -1, *size)  # (classes, columns, H, W)
+        path = image_grid(grid, out / f"{cfg.dataset}_scale{scale:g}.png")
         default = " (default)" if scale == cfg.default_scale else ""
         print(f"guidance scale {scale:g}{default}: classifier labels {accuracy:.1%} as the class asked for -> {path}")
-        torch.save(images, out / f"digits_scale{scale:g}.pt")
+        torch.save(images, out / f"{cfg.dataset}_scale{scale:g}.pt")
     return 0
 
 
