@@ -71,6 +71,15 @@ def test_timesteps_are_distinct_and_descending(spacing):
     assert sig[-1] == 0 and len(sig) == 51
 
 
+@pytest.mark.parametrize("spacing", ["trailing", "linspace", "leading"])
+def test_timesteps_give_exactly_n_steps_for_every_n(spacing):
+    for n_steps in (50, 100, 500):  # e.g. T = 50, n = 29 used to give 30 trailing steps (float arange)
+        s = get_schedule("linear", n_steps)
+        for n in range(1, n_steps + 1):
+            ts = s.timesteps(n, spacing)
+            assert len(ts) == n and ts.max() < n_steps and ts.min() >= 0, (n_steps, n)
+
+
 def test_bad_schedules_raise():
     with pytest.raises(ValueError, match="unknown schedule"):
         get_schedule("nope", 10)

@@ -115,7 +115,8 @@ class Schedule:
         if not 1 <= n <= T:
             raise ValueError(f"timesteps: n must be in [1, {T}] for this schedule, got {n}")
         if spacing == "trailing":
-            steps = torch.round(torch.arange(T, 0, -T / n, dtype=torch.float64)).long() - 1
+            # T - i T / n for i < n: a float arange(T, 0, -T / n) sometimes yields an (n + 1)-th value near 0
+            steps = torch.round(T - torch.arange(n, dtype=torch.float64) * (T / n)).long() - 1
         elif spacing == "linspace":
             steps = torch.round(torch.linspace(T - 1, 0, n, dtype=torch.float64)).long()
         elif spacing == "leading":
