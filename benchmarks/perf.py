@@ -16,8 +16,9 @@ Rows (each timed after warm-up, median of repeats, device synchronised):
   tsdiff's counter-based kernel (``tsdiff.models.cpu_dropout``), with a plain copy of the tensor as the floor;
 - csdi train: one training step (forward + backward + AdamW) of the CSDI denoiser at the reference configuration,
   PhysioNet shape (batch 16, K 35, L 48), and of the `small` preset with the interpolated input (the one-hour
-  recipe's model; no dropout, so on a CPU its attention is tsdiff's kernel with its backward); FLOPs counted by ``torch.utils.flop_counter``; achieved GFLOP/s and
-  its fraction of the fp32 matmul's (CPU) or of the device's peak (MFU, GPU);
+  recipe's model; no dropout, so on a CPU its attention is tsdiff's kernel with its backward); FLOPs counted by
+  ``torch.utils.flop_counter``; achieved GFLOP/s and its fraction of the fp32 matmul's (CPU) or of the device's
+  peak (MFU, GPU);
 - csdi impute: 100 samples per item, 50 DDPM steps (the reference's sampling), tsdiff's denoiser calls of
   ``accel.rows_per_call`` rows as ``DiffusionImputer`` makes them; on a CPU also fp32 eager without the fused
   elementwise kernels (``tsdiff.models.cpu_fused``), the path before them, and with ``--bf16`` under bf16 autocast

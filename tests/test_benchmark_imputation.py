@@ -144,7 +144,8 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch
 
 def test_a_resume_with_other_training_settings_is_refused(tmp_path):
     case = _case()
-    argv = ["--baselines", "--epochs", "1", "--batch-size", "8", "--samples", "2", "--steps", "2", "--curve-points", "0"]
+    argv = ["--baselines", "--epochs", "1", "--batch-size", "8", "--samples", "2", "--steps", "2"]
+    argv += ["--curve-points", "0"]
     bench.run_case(bench.parse_args(argv + ["--checkpoint-every", "2"]), case, tmp_path)
     with pytest.raises(ValueError, match="lr=0.001 there, 0.002 here"):
         bench.run_case(bench.parse_args(argv + ["--resume", "--lr", "2e-3"]), case, tmp_path)

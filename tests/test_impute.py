@@ -91,6 +91,32 @@ def test_save_load_round_trip(fitted, tmp_path):
         DiffusionImputer.load(other)
 
 
+def test_load_reads_a_training_checkpoint_with_the_weights_fit_samples_with(tmp_path):
+    x = _windows()
+    imp = DiffusionImputer(**FAST, ema_decay=0.9).fit(x, checkpoint=tmp_path / "train.pt")
+    loaded = DiffusionImputer.load(tmp_path / "train.pt", progress=False)
+    for name, value in imp.model_.state_dict().items():  # fit sampled with the EMA weights: so does the loaded one
+        torch.testing.assert_close(loaded.model_.state_dict()[name], value, rtol=0, atol=0)
+
+
+def test_inconsistent_checkpoints_raise_checkpoint_errors(fitted, tmp_path):
+    state = torch.load(fitted.save(tmp_path / "ok.pt"), weights_only=True)
+
+    def broken(name, **changes):
+        save_checkpoint(tmp_path / name, {k: v for k, v in {**state, **changes}.items() if k not in ("format",)})
+        return tmp_path / name
+
+    with pytest.raises(CheckpointError, match=r"stored parameters \['colour'\]"):
+        DiffusionImputer.load(broken("p.pt", params={**state["params"], "colour": "red"}))
+    with pytest.raises(TypeError, match="unknown parameters"):
+        DiffusionImputer.load(tmp_path / "ok.pt", colour="red")
+    weights = {k: v for k, v in state["model"].items() if not k.startswith("output")}
+    with pytest.raises(CheckpointError, match="do not fit together"):
+        DiffusionImputer.load(broken("w.pt", model=weights))
+    with pytest.raises(CheckpointError, match="3 features but the file names 2 columns"):
+        DiffusionImputer.load(broken("c.pt", columns=["a", "b"]))
+
+
 def test_interpolated_input_option_survives_save_and_load(tmp_path):
     x = _windows()
     imp = DiffusionImputer(**FAST, model_options={"interpolated_input": True}).fit(x)

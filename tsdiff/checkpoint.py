@@ -13,7 +13,15 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "FORMAT"]
+__all__ = [
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "sampling_weights",
+    "load_model",
+    "restore_params",
+    "FORMAT",
+]
 
 FORMAT = "tsdiff-checkpoint"
 FORMAT_VERSION = 1
@@ -69,3 +77,43 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu", required: tuple
     if missing:
         raise CheckpointError(f"{path} lacks {missing}: it was not written for this use")
     return data
+
+
+def sampling_weights(state: dict) -> dict:
+    """The weights to sample with from a task checkpoint: in a training checkpoint (``fit(checkpoint=...)``) the
+    best validated ones, else the EMA's, else the last, as ``TrainResult.copy_to`` chooses after training; a file
+    written by a task's ``save`` holds only those already."""
+    if state.get("best_state") is not None:
+        return state["best_state"]
+    if state.get("ema") is not None:
+        return {**state["model"], **state["ema"]["params"]}  # the EMA keeps parameters, not buffers
+    return state["model"]
+
+
+def load_model(state: dict, path: str | os.PathLike) -> torch.nn.Module:
+    """The network a task checkpoint describes (``model_kind``) with its sampling weights, in eval mode; a
+    description and weights that do not fit together raise CheckpointError."""
+    from .models import build_model
+
+    try:
+        model = build_model(state["model_kind"])
+        model.load_state_dict(sampling_weights(state))
+    except (TypeError, ValueError, KeyError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: its model description and weights do not fit together: {err}") from err
+    return model.eval()
+
+
+def restore_params(cls, state: dict, overrides: dict, path: str | os.PathLike):
+    """``cls(**params)`` from a task checkpoint, with ``overrides`` on top; parameters ``cls`` does not take raise
+    CheckpointError (stored) or TypeError (overrides), naming them."""
+    import inspect
+
+    known = set(inspect.signature(cls).parameters)
+    stored = state["params"] if isinstance(state["params"], dict) else {}
+    unknown = sorted(set(stored) - known)
+    if unknown or not isinstance(state["params"], dict):
+        raise CheckpointError(f"{path}: stored parameters {unknown or state['params']!r} are not {cls.__name__}'s")
+    bad = sorted(set(overrides) - known)
+    if bad:
+        raise TypeError(f"{cls.__name__}.load: unknown parameters {bad}")
+    return cls(**{**stored, **overrides})

@@ -3,12 +3,11 @@
 The CSDI denoiser attends over a few dozen positions with heads of dimension 8, where PyTorch's CPU
 flash-attention kernel is bound by the overhead of its per-head matrix-product calls. The kernel here puts 16
 queries of one head in the lanes of a vector register (8 without AVX-512) and is about 3x faster at these shapes
-(benchmarks/NOTES.md, "CPU sampling kernel"); fp32 or bf16 in and out (computed in fp32) for sampling, and with a backward in
-fp32 for training (``trainable_attention``, which recomputes the weights rather than storing them and draws
-dropout on them from a counter-based hash), and reads
-the query / key / value
-projection in the layout a linear layer writes it, so neither attention axis needs a transposed copy. It is built
-with tsdiff's other CPU kernels (``cpu_kernels.py``); where it cannot be, the model uses
+(benchmarks/NOTES.md, "CPU sampling kernel"); fp32 or bf16 in and out (computed in fp32) for sampling, and with
+a backward in fp32 for training (``trainable_attention``, which recomputes the weights rather than storing
+them and draws dropout on them from a counter-based hash), and reads the query / key / value projection in the
+layout a linear layer writes it, so neither attention axis needs a transposed copy. It is built with tsdiff's
+other CPU kernels (``cpu_kernels.py``); where it cannot be, the model uses
 ``scaled_dot_product_attention``.
 """
 

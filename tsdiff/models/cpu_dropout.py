@@ -3,7 +3,8 @@
 
 torch's CPU dropout draws each mask element from its Mersenne Twister and stores the mask for the backward; in a
 training step of the reference CSDI (dropout 0.1 on the attention weights and on three activations per layer)
-that was 40% of the time (benchmarks/NOTES.md, "Counter-based dropout"). Here the seed is drawn from torch's default generator (so
+that was 40% of the time (benchmarks/NOTES.md, "Counter-based dropout"). Here the seed is drawn from torch's
+default generator (so
 ``torch.manual_seed`` reproduces a run), each element is kept with probability 1 - p and scaled by 1 / (1 - p)
 (the distribution of ``F.dropout``), and the backward recomputes the mask from the seed: no mask is stored.
 Where the kernels are not built the mask is one uniform draw compared with p (about twice as fast as

@@ -15,8 +15,8 @@ and write bf16 inputs for the next product, so no cast costs a pass of its own; 
 norms and all arithmetic stay fp32.
 
 The fused path's matrix products go through ``linear``: in fp32, oneDNN's matmul rather than the MKL sgemm behind
-``F.linear`` (the same result; on an AMD Zen 4 an imputation 12% faster in an interleaved A/B, benchmarks/NOTES.md "oneDNN for
-the fp32 products").
+``F.linear`` (the same result; on an AMD Zen 4 an imputation 12% faster in an interleaved A/B,
+benchmarks/NOTES.md "oneDNN for the fp32 products").
 """
 
 from __future__ import annotations

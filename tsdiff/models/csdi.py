@@ -63,8 +63,8 @@ class CSDIConfig:
 PRESETS = {
     # the reference configuration (config/base.yaml): about 0.41 M parameters at K = 35
     "reference": {},
-    # no dropout: at equal epochs it did not help on PhysioNet (benchmarks/NOTES.md, "Dropout"); models saved before keep the
-    # dropout stored in their config
+    # no dropout: at equal epochs it did not help on PhysioNet (benchmarks/NOTES.md, "Dropout"); models saved
+    # before keep the dropout stored in their config
     "small": {"channels": 32, "layers": 2, "heads": 4, "ff_dim": 64, "dropout": 0.0},
 }
 

@@ -33,12 +33,11 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..accel import autocast, compile_model
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, load_model, restore_params, save_checkpoint
 from ..core import Condition, Schedule, denoising_loss, get_schedule, masked_mse, sample
 from ..core.random import randn
 from ..data.frames import Frames, grid_statistics, read_frames
 from ..data.grid import GridSpec, check_grid, ensemble_dataset, grid_step, init_indices, is_global
-from ..models import build_model
 from ..models.dit import DiTConfig, DiTDenoiser
 from ..training import TrainConfig, resolve_device, train
 
@@ -476,10 +475,8 @@ class EnsembleForecaster:
         state = load_checkpoint(path, required=("model", "model_kind", "grid", "params", "mean", "res_std"))
         if state.get("task") != "grid_forecast":
             raise CheckpointError(f"{path} holds a {state.get('task')!r} model, not a gridded forecaster")
-        self = cls(**{**state["params"], **overrides})
-        self.model_ = build_model(state["model_kind"])
-        self.model_.load_state_dict(state["model"])
-        self.model_.to(resolve_device(self.device)).eval()
+        self = restore_params(cls, state, overrides, path)
+        self.model_ = load_model(state, path).to(resolve_device(self.device))
         self.schedule_ = Schedule.from_dict(state["schedule"])
         self.spec_ = GridSpec.from_dict(state["grid"])
         self.step_ = pd.Timedelta(state["step"])

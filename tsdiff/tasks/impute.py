@@ -23,13 +23,12 @@ from tqdm.auto import tqdm
 
 from ..accel import autocast, compile_model, rows_per_call
 from ..calibration import rescale_spread, spread_scale
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, load_model, restore_params, save_checkpoint
 from ..core import Condition, Schedule, denoising_loss, get_schedule, sample
 from ..data.adapters import sliding_windows, to_windows
 from ..data.masks import MASK_STRATEGIES, training_mask
 from ..data.scaling import FeatureScaler
 from ..metrics import interval_coverage
-from ..models import build_model
 from ..models.csdi import PRESETS, CSDIDenoiser
 from ..training import TrainConfig, resolve_device, train
 
@@ -473,13 +472,14 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         state = load_checkpoint(path, required=("model", "model_kind", "schedule", "scaler", "columns", "params"))
         if state.get("task") != "imputation":
             raise CheckpointError(f"{path} holds a {state.get('task')!r} model, not an imputation model")
-        self = cls(**{**state["params"], **overrides})
-        self.model_ = build_model(state["model_kind"])
-        self.model_.load_state_dict(state["model"])
-        self.model_.eval()
+        self = restore_params(cls, state, overrides, path)
+        self.model_ = load_model(state, path)
         self.schedule_ = Schedule.from_dict(state["schedule"])
         self.scaler_ = FeatureScaler.from_dict(state["scaler"])
         self.columns_ = list(state["columns"])
+        if self.model_.config.n_features != len(self.columns_):
+            raise CheckpointError(f"{path}: the network takes {self.model_.config.n_features} features but the "
+                                  f"file names {len(self.columns_)} columns")  # fmt: skip
         self.labeled_ = bool(state.get("labeled", True))
         self.n_features_in_ = len(self.columns_)
         self.seq_len_ = int(state["seq_len"])

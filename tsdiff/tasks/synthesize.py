@@ -31,11 +31,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..accel import autocast, compile_model
-from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, load_model, restore_params, save_checkpoint
 from ..core import NULL_LABEL, ClassifierFreeGuidance, Condition, Schedule, denoising_loss, get_schedule, sample
 from ..core.random import rand
 from ..data.adapters import windows_of
-from ..models import build_model
 from ..models.csdi import CSDIConfig, CSDIDenoiser
 from ..models.dit import DiTConfig, DiTDenoiser
 from ..training import TrainConfig, resolve_device, train
@@ -423,10 +422,8 @@ class Synthesizer:
         state = load_checkpoint(path, required=("model", "model_kind", "schedule", "params", "low", "high"))
         if state.get("task") != "synthesis":
             raise CheckpointError(f"{path} holds a {state.get('task')!r} model, not a synthesis model")
-        self = cls(**{**state["params"], **overrides})
-        self.model_ = build_model(state["model_kind"])
-        self.model_.load_state_dict(state["model"])
-        self.model_.eval()
+        self = restore_params(cls, state, overrides, path)
+        self.model_ = load_model(state, path)
         self.schedule_ = Schedule.from_dict(state["schedule"])
         self.low_, self.high_ = np.asarray(state["low"]), np.asarray(state["high"])
         self.knots_ = None if state.get("knots") is None else np.asarray(state["knots"])
