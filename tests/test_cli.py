@@ -4,6 +4,7 @@ import sys
 import pandas as pd
 
 from tsdiff.data.simulate import sensor_network
+from tsdiff.io import read_csv
 
 
 def _run(*args, timeout=900):
@@ -31,7 +32,7 @@ def test_impute_command_writes_filled_table_with_bands(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "90% intervals calibrated on" in proc.stdout  # --calibrate 0.05 by default
-    out = pd.read_csv(tmp_path / "out.csv", index_col=0, float_precision="round_trip")
+    out = read_csv(tmp_path / "out.csv", index_col=0)
     cols = list(df.columns)
     assert list(out.columns) == cols + [f"{c}_q05" for c in cols] + [f"{c}_q95" for c in cols]
     assert not out.isna().any().any()

@@ -31,3 +31,10 @@ def test_forecast_shapes_index_and_errors():
         forecast(model, df, horizon=model.seq_len_)
     with pytest.raises(ValueError, match="shorter than the window"):
         fit_forecaster(df, horizon=60, seq_len=48)
+    with pytest.raises(ValueError, match="differ from those seen in fit"):
+        forecast(model, df[["b", "a"]])
+    with pytest.raises(ValueError, match="not sorted"):
+        forecast(model, df.iloc[::-1])
+    # a context shorter than training's: padded in front, the horizon still the window's last steps
+    short = forecast(model, df.iloc[-3:], members=4)
+    assert short["a"].shape == (4, 5) and np.isfinite(short["a"].values).all()

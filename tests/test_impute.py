@@ -182,6 +182,43 @@ def test_xarray_in_xarray_out(fitted):
     fitted.seq_len = None
 
 
+def test_xarray_dataset_with_coordinates_and_dask_chunks(fitted):
+    import xarray as xr
+
+    x = _windows(n=1, l=30, seed=4)[0]  # (T=30, K=3)
+    time = pd.date_range("2024", periods=30, freq="h")
+    ds = xr.Dataset(
+        {f"v{k}": ("time", x[:, k].astype(np.float32)) for k in range(3)},
+        coords={"time": time, "doy": ("time", time.dayofyear), "station_lat": 51.5},
+    )
+    fitted.seq_len = 12
+    try:
+        for given in (ds, ds.chunk({"time": 10})):  # coordinates are not features; dask data get filled too
+            out = fitted.transform(given)
+            assert list(out.data_vars) == ["v0", "v1", "v2"] and "doy" in out.coords
+            assert out["v1"].dtype == np.float32 and not np.isnan(out["v1"].values).any()
+            obs = ~np.isnan(x[:, 1])
+            assert np.array_equal(out["v1"].values[obs], x[obs, 1].astype(np.float32))
+            assert np.isnan(given["v1"].values).sum() == np.isnan(x[:, 1]).sum()  # the caller's data untouched
+    finally:
+        fitted.seq_len = None
+
+
+def test_nullable_dtypes_are_numbers_with_missing_values(fitted):
+    x = _windows(n=1, l=24, seed=6)[0]
+    df = pd.DataFrame(x, columns=pd.Index(["a", "b", "c"], name="sensor")).astype("Float64")  # NaN -> pd.NA
+    df.attrs["units"] = "ug/m3"
+    assert df.isna().to_numpy().sum() == np.isnan(x).sum() > 0
+    fitted.seq_len = 12
+    try:
+        out = fitted.transform(df)
+    finally:
+        fitted.seq_len = None
+    assert not out.isna().to_numpy().any()
+    np.testing.assert_array_equal(out.to_numpy(dtype=float)[~np.isnan(x)], x[~np.isnan(x)])
+    assert out.columns.name == "sensor" and out.attrs == {"units": "ug/m3"}  # the caller's labels come back
+
+
 def test_calibrate_fits_spread_factors_and_keeps_observed_values(fitted, tmp_path):
     imp = DiffusionImputer.load(fitted.save(tmp_path / "fitted.pt"), progress=False, n_samples=8)
     assert imp.spread_scale_ is None

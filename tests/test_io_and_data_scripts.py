@@ -33,6 +33,26 @@ def test_table_round_trip(tmp_path, suffix):
     assert (back.index == df.index).all()
 
 
+def test_table_indexes_numbers_and_time_zones(tmp_path):
+    rows = pd.DataFrame({"a": [1.0, 2.0, 3.0]}, index=pd.Index([0, 1, 2], name="row"))
+    rows.to_csv(tmp_path / "rows.csv")
+    assert read_table(tmp_path / "rows.csv").index.tolist() == [0, 1, 2]  # not nanoseconds after 1970
+    years = rows.set_axis(pd.Index([2001, 2002, 2003], name="year"))
+    years.to_csv(tmp_path / "years.csv")
+    assert read_table(tmp_path / "years.csv").index.tolist() == [2001, 2002, 2003]
+    # a column that crosses a daylight-saving change carries two UTC offsets: read as UTC
+    berlin = pd.date_range("2024-03-31 00:00", periods=4, freq="h", tz="Europe/Berlin", name="time")
+    zoned = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0]}, index=berlin)
+    zoned.to_csv(tmp_path / "dst.csv")
+    back = read_table(tmp_path / "dst.csv")
+    assert isinstance(back.index, pd.DatetimeIndex) and (back.index == berlin).all()
+    # NetCDF has no time zones: written in UTC with the zone in the attributes, read back zoned
+    write_table(zoned, tmp_path / "z.nc")
+    nc = read_table(tmp_path / "z.nc")
+    assert str(nc.index.tz) == "Europe/Berlin" and (nc.index == berlin).all()
+    np.testing.assert_array_equal(nc["a"], zoned["a"])
+
+
 def test_table_errors(tmp_path):
     with pytest.raises(ValueError, match="unsupported format"):
         read_table(tmp_path / "x.xlsx")

@@ -77,7 +77,7 @@ def _impute(args) -> int:
 
 
 def _forecast(args) -> int:
-    from .io import read_table
+    from .io import netcdf_times, read_table
     from .tasks.forecast_series import fit_forecaster, forecast
     from .tasks.impute import DiffusionImputer
 
@@ -99,7 +99,7 @@ def _forecast(args) -> int:
     ds = forecast(_sample_in_bf16(model, args), df, args.horizon, args.members)
     out = Path(args.out)
     if out.suffix.lower() == ".nc":
-        ds.to_netcdf(out)
+        netcdf_times(ds).to_netcdf(out)
     elif out.suffix.lower() == ".csv":
         ds[[str(c) for c in df.columns]].to_dataframe().to_csv(out)
         quantiles = ds[[f"{c}_quantiles" for c in df.columns]].to_dataframe()

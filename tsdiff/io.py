@@ -3,11 +3,12 @@ grids (NetCDF, a folder of NetCDF files, or zarr)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_table", "write_table", "open_grid", "write_grid", "FORMATS"]
+__all__ = ["read_csv", "read_table", "write_table", "netcdf_times", "open_grid", "write_grid", "FORMATS"]
 
 FORMATS = (".csv", ".parquet", ".nc")
 GRIB_SUFFIXES = (".grib", ".grb", ".grib2", ".grb2")
@@ -20,6 +21,14 @@ def _format(path: Path) -> str:
     return suffix
 
 
+def read_csv(path, **kwargs) -> pd.DataFrame:
+    """pd.read_csv with floats parsed exactly: pandas 2's default parser may be one ulp off; pandas 3 parses
+    exactly and deprecates the float_precision option."""
+    if int(pd.__version__.split(".")[0]) < 3:
+        kwargs.setdefault("float_precision", "round_trip")
+    return pd.read_csv(path, **kwargs)
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """A table with time (or row) index and one numeric column per variable; empty cells / NaN = missing.
     CSV: the first column is the index (parsed as dates when it looks like dates). NetCDF: every variable along
@@ -29,11 +38,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     if fmt == ".csv":
-        df = pd.read_csv(path, index_col=0, float_precision="round_trip")  # exact under pandas 2 and 3
-        try:
-            df.index = pd.to_datetime(df.index)
-        except (ValueError, TypeError):
-            pass  # a plain row index
+        df = read_csv(path, index_col=0)
+        df.index = _dates(df.index)
     elif fmt == ".parquet":
         df = _parquet(lambda: pd.read_parquet(path))
     else:
@@ -45,6 +51,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
                     f"{path}: expected variables along one dimension (e.g. time), got dims {dict(ds.sizes)}"
                 )
             df = ds.to_dataframe()
+            zone = ds[df.index.name].attrs.get("time_zone") if df.index.name in ds.coords else None
+            if zone and isinstance(df.index, pd.DatetimeIndex):  # written by write_table from zoned times
+                df.index = df.index.tz_localize("UTC").tz_convert(zone)
     non_numeric = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if non_numeric:
         raise ValueError(f"{path}: columns {non_numeric} are not numeric")
@@ -60,8 +69,34 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     elif fmt == ".parquet":
         _parquet(lambda: df.to_parquet(path))
     else:
-        df.to_xarray().to_netcdf(path)
+        netcdf_times(df.to_xarray()).to_netcdf(path)
     return path
+
+
+def _dates(index: pd.Index) -> pd.Index:
+    """A CSV's first column as dates when it holds date strings: numbers (row numbers, years) stay numbers, and
+    time stamps with mixed UTC offsets (a column that crosses a daylight-saving change) become UTC."""
+    if not (pd.api.types.is_object_dtype(index) or pd.api.types.is_string_dtype(index)):
+        return index
+    for utc in (False, True):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pandas 2 warns before it gives up on mixed offsets
+                return pd.DatetimeIndex(pd.to_datetime(index, utc=utc), name=index.name)
+        except (ValueError, TypeError):
+            continue
+    return index  # labels that are not dates
+
+
+def netcdf_times(ds):
+    """A Dataset whose zoned datetime coordinates (which NetCDF cannot store) are in UTC, with the zone in their
+    attributes."""
+    for name, coord in ds.coords.items():
+        index = coord.to_index() if coord.ndim == 1 else None
+        if isinstance(index, pd.DatetimeIndex) and index.tz is not None:
+            utc = index.tz_convert("UTC").tz_localize(None)
+            ds = ds.assign_coords({name: (coord.dims, utc, {**coord.attrs, "time_zone": str(index.tz)})})
+    return ds
 
 
 def _parquet(action):

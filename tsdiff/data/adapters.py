@@ -27,9 +27,12 @@ class Windows:
     series: np.ndarray | None = None  # the (T, K) series the windows were cut from, if any
 
 
-def _as_float(values: np.ndarray, what: str) -> np.ndarray:
+def _as_float(values, what: str) -> np.ndarray:
     try:
-        out = np.array(values, dtype=np.float64)  # a copy: the caller's array is never touched
+        if isinstance(values, (pd.DataFrame, pd.Series)):  # nullable dtypes (Float64, Int64) hold pd.NA
+            out = values.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+        else:
+            out = np.array(values, dtype=np.float64)  # a copy: the caller's array is never touched
     except (TypeError, ValueError) as err:
         raise TypeError(f"{what} must hold numbers (NaN for missing): {err}") from err
     if np.isinf(out).any():
@@ -61,9 +64,15 @@ def to_windows(x, seq_len: int | None = None) -> Windows:
         _check_index(x.index)
         if x.shape[1] == 0 or x.shape[0] == 0:
             raise ValueError(f"the DataFrame is empty ({x.shape})")
-        values = _as_float(x.to_numpy(), "the DataFrame")
-        index, columns = x.index, list(x.columns)
-        return _series_windows(values, seq_len, columns, lambda v: pd.DataFrame(v, index=index, columns=columns))
+        values = _as_float(x, "the DataFrame")
+        frame = x
+
+        def wrap(v):  # the caller's index, columns (with their names) and attrs around new values
+            out = pd.DataFrame(v, index=frame.index, columns=frame.columns)
+            out.attrs = dict(frame.attrs)
+            return out
+
+        return _series_windows(values, seq_len, list(x.columns), wrap)
     arr = _as_float(x, "X")
     if arr.ndim == 3:
         if min(arr.shape) == 0:
@@ -95,13 +104,14 @@ def _xarray_windows(x, seq_len: int | None) -> Windows:
     if isinstance(x, xr.Dataset):
         if len(x.dims) != 1:
             raise ValueError(f"a Dataset to impute must have one dimension (time), got {dict(x.sizes)}")
-        frame = x.to_dataframe()
+        frame = x.reset_coords(drop=True).to_dataframe()  # the data variables only, not their coordinates
         template = x
 
         def wrap(v):
-            out = template.copy(deep=True)
+            out = template.copy()  # new variables below: the caller's (possibly dask-backed) data are not written
             for k, name in enumerate(frame.columns):
-                out[name].values[:] = v[:, k]
+                dtype = template[name].dtype if template[name].dtype.kind == "f" else np.float64
+                out[name] = template[name].copy(data=v[:, k].astype(dtype))
             return out
     else:
         if x.ndim != 2:
@@ -113,7 +123,7 @@ def _xarray_windows(x, seq_len: int | None) -> Windows:
             return template.copy(data=v)
 
     _check_index(frame.index)
-    values = _as_float(frame.to_numpy(), "the xarray data")
+    values = _as_float(frame, "the xarray data")
     return _series_windows(values, seq_len, list(frame.columns), wrap)
 
 

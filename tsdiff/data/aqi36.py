@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..io import read_csv
+
 __all__ = ["AQI36", "load_aqi36", "TRAIN_MONTHS", "TEST_MONTHS", "HISTMASK_MONTHS"]
 
 TRAIN_MONTHS = (1, 2, 4, 5, 7, 8, 10, 11)
@@ -44,7 +46,7 @@ class AQI36:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, index_col="datetime", parse_dates=True, float_precision="round_trip")
+    df = read_csv(path, index_col="datetime", parse_dates=True)
     if df.index.has_duplicates or not df.index.is_monotonic_increasing:
         raise ValueError(f"{path}: time stamps are duplicated or unsorted")
     return df

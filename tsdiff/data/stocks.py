@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MinMaxScaler
 
+from ..io import read_csv
 from .adapters import windows_of
 
 __all__ = ["STOCK_COLUMNS", "load_stocks", "stock_windows"]
@@ -35,7 +36,7 @@ def load_stocks(source, reverse: bool = False) -> pd.DataFrame:
             path = path / "stock_data.csv"
         if not path.exists():
             raise FileNotFoundError(f"{path} not found; see data_scripts/stocks.py to download it")
-        df, name = pd.read_csv(path, float_precision="round_trip"), str(path)
+        df, name = read_csv(path), str(path)
     df = df.rename(columns={"Adj Close": "Adj_Close"})
     missing = [c for c in STOCK_COLUMNS if c not in df.columns]
     if missing:

@@ -57,12 +57,16 @@ def forecast(
         raise ValueError(f"members must be >= 1, got {members}")
     if not isinstance(df, pd.DataFrame):
         raise TypeError("forecast takes a DataFrame with a time index")
+    model._check_fitted_input(df)  # columns as in fit, a sorted duplicate-free index, numbers without inf
     future = _future_index(df.index, horizon)
     context = df.iloc[-(model.seq_len_ - horizon) :]
     if context.notna().sum().sum() == 0:
         raise ValueError("the context window before the forecast has no observed value")
-    window = pd.concat([context, pd.DataFrame(np.nan, index=future, columns=df.columns)])
-    draws = model.sample(window.to_numpy()[None], n_samples=members)[0, :, -horizon:]  # (M, H, K)
+    # (L, K): a context shorter than training's is padded with missing rows in front, so the horizon stays last
+    k = df.shape[1]
+    pad = np.full((model.seq_len_ - horizon - len(context), k), np.nan)
+    window = np.concatenate([pad, context.to_numpy(dtype=np.float64, na_value=np.nan), np.full((horizon, k), np.nan)])
+    draws = model.sample(window[None], n_samples=members)[0, :, -horizon:]  # (M, H, K)
     names = [str(c) for c in df.columns]
     ds = xr.Dataset(
         {name: (("member", "time"), draws[:, :, k]) for k, name in enumerate(names)},

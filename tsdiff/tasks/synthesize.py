@@ -137,7 +137,7 @@ class Synthesizer:
             if not X.index.is_monotonic_increasing or X.index.has_duplicates:
                 raise ValueError("the DataFrame's index must be sorted and free of duplicates (df.sort_index())")
             columns = [str(c) for c in X.columns]
-            values = windows_of(X.to_numpy(dtype=np.float64), self.seq_len, self.stride)
+            values = windows_of(X.to_numpy(dtype=np.float64, na_value=np.nan), self.seq_len, self.stride)
         else:
             array = np.array(X, dtype=np.float64)
             columns = None
