@@ -3,7 +3,7 @@ import properscoring
 import pytest
 import torch
 
-from tsdiff.metrics import crps_ensemble, crps_quantile, interval_coverage, mae, mre, rmse
+from tsdiff.metrics import crps_ensemble, crps_quantile, interval_coverage, mae, mre, pit_values, rmse
 
 
 def _case(s=40, n=200, seed=0):
@@ -66,10 +66,6 @@ def test_metrics_reject_bad_input():
 
 
 def test_pit_values_uniform_when_calibrated_and_u_shaped_when_narrow():
-    import torch
-
-    from tsdiff.metrics import pit_values
-
     g = torch.Generator().manual_seed(0)
     n, s = 20_000, 19
     centre = torch.randn(n, generator=g) * 3
@@ -86,3 +82,17 @@ def test_pit_values_uniform_when_calibrated_and_u_shaped_when_narrow():
     # ties (a point mass) spread uniformly instead of piling on one rank
     tied = pit_values(torch.zeros(s, n), torch.zeros(n), mask, g)
     assert (torch.histc(tied, bins=10, min=0, max=1) / n - 0.1).abs().max() < 0.01
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_scores_of_gpu_tensors_equal_those_on_the_cpu():
+    g = torch.Generator().manual_seed(0)
+    samples, target = torch.randn(20, 4, 6, generator=g), torch.randn(4, 6, generator=g)
+    mask = torch.rand(4, 6, generator=g) > 0.3
+    on_gpu = samples.cuda(), target.cuda(), mask.cuda()
+    assert crps_ensemble(*on_gpu) == pytest.approx(crps_ensemble(samples, target, mask))
+    assert crps_quantile(*on_gpu) == pytest.approx(crps_quantile(samples, target, mask))
+    assert interval_coverage(*on_gpu) == pytest.approx(interval_coverage(samples, target, mask))
+    pit = pit_values(*on_gpu, generator=torch.Generator().manual_seed(1))
+    assert pit.device.type == "cuda"
+    torch.testing.assert_close(pit.cpu(), pit_values(samples, target, mask, generator=torch.Generator().manual_seed(1)))

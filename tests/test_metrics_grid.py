@@ -139,3 +139,17 @@ def test_dataset_in_dataset_out_and_latitude_names():
         grid.crps(fc.isel(member=0), truth)
     with pytest.raises(ValueError, match="latitude and longitude"):
         grid.crps(fc.rename(lon="x"), truth.rename(lon="x"))
+
+
+def test_scores_align_truth_to_the_forecast_and_accept_reversed_axes():
+    fc, truth = make()
+    # a truth spanning more times than the forecast is cut to the forecast's times
+    longer = xr.concat([truth, truth.isel(time=[0]).assign_coords(time=[99])], "time")
+    for score in (grid.crps, grid.ensemble_mean_rmse, grid.spread):
+        np.testing.assert_allclose(score(fc, longer), score(fc, truth))
+    np.testing.assert_array_equal(grid.rank_histogram(fc, longer), grid.rank_histogram(fc, truth))
+    # a descending latitude axis (a negative-stride view) gives the same scores
+    flipped_fc, flipped_truth = fc.isel(lat=slice(None, None, -1)), truth.isel(lat=slice(None, None, -1))
+    np.testing.assert_allclose(grid.crps(flipped_fc, flipped_truth), grid.crps(fc, truth))
+    with pytest.raises(ValueError, match="share no coordinate values along \\['time'\\]"):
+        grid.crps(fc, truth.assign_coords(time=truth.time + 100))

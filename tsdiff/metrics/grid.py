@@ -88,6 +88,8 @@ def weighted_mean(score, dims=None):
 
 
 def _check(forecast, truth, member_dim):
+    """(forecast, truth) on their common coordinates (an inner join: a truth that spans more times or a larger
+    domain is cut to the forecast's), after checking dims; an empty overlap is an error that names the dim."""
     if member_dim not in forecast.dims:
         raise ValueError(f"forecast has no member dim {member_dim!r}; its dims are {tuple(forecast.dims)}")
     if member_dim in truth.dims:
@@ -95,6 +97,11 @@ def _check(forecast, truth, member_dim):
     extra = set(truth.dims) - set(forecast.dims)
     if extra:
         raise ValueError(f"truth has dims {sorted(extra)} that the forecast lacks")
+    forecast, truth = xr.align(forecast, truth, join="inner", exclude=[member_dim])
+    empty = [d for d in truth.dims if truth.sizes[d] == 0]
+    if empty:
+        raise ValueError(f"forecast and truth share no coordinate values along {empty}")
+    return forecast, truth
 
 
 def _nan_where_missing(score, truth):
@@ -103,11 +110,12 @@ def _nan_where_missing(score, truth):
 
 def crps(forecast, truth, member_dim: str = "member", dims=None, fair: bool = True):
     """CRPS of the ensemble (fair by default), latitude-weighted over ``dims``. One member: the MAE."""
-    _check(forecast, truth, member_dim)
+    forecast, truth = _check(forecast, truth, member_dim)
 
     def per_cell(x, y):  # x (..., M) numpy, y (...)
-        samples = torch.from_numpy(np.moveaxis(np.asarray(x, dtype=np.float64), -1, 0))
-        return crps_ensemble(samples, torch.from_numpy(np.asarray(y, dtype=np.float64)), fair=fair).numpy()
+        samples = torch.from_numpy(np.ascontiguousarray(np.moveaxis(np.asarray(x, dtype=np.float64), -1, 0)))
+        truth_ = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float64))
+        return crps_ensemble(samples, truth_, fair=fair).numpy()
 
     truth_b = truth.broadcast_like(forecast.isel({member_dim: 0}, drop=True))
     score = xr.apply_ufunc(per_cell, forecast, truth_b, input_core_dims=[[member_dim], []])
@@ -116,13 +124,13 @@ def crps(forecast, truth, member_dim: str = "member", dims=None, fair: bool = Tr
 
 def ensemble_mean_rmse(forecast, truth, member_dim: str = "member", dims=None):
     """sqrt(weighted mean of (ensemble mean - truth)^2) over ``dims``."""
-    _check(forecast, truth, member_dim)
+    forecast, truth = _check(forecast, truth, member_dim)
     return np.sqrt(weighted_mean((forecast.mean(member_dim) - truth) ** 2, dims))
 
 
 def spread(forecast, truth, member_dim: str = "member", dims=None):
     """sqrt(weighted mean of the ensemble variance (ddof = 1)) over the cells where truth holds data."""
-    _check(forecast, truth, member_dim)
+    forecast, truth = _check(forecast, truth, member_dim)
     if forecast.sizes[member_dim] < 2:
         raise ValueError("spread needs at least two members")
     return np.sqrt(weighted_mean(_nan_where_missing(forecast.var(member_dim, ddof=1), truth), dims))
@@ -139,7 +147,7 @@ def spread_skill_ratio(forecast, truth, member_dim: str = "member", dims=None, f
 def rank_histogram(forecast, truth, member_dim: str = "member", dims=None, seed: int = 0):
     """Counts of the truth's rank among the M members (M + 1 bins, dim ``rank``), pooled over ``dims`` (default:
     spatial dims and time), cells without truth excluded. Ties are broken uniformly at random."""
-    _check(forecast, truth, member_dim)
+    forecast, truth = _check(forecast, truth, member_dim)
     rng = np.random.default_rng(seed)
     m = forecast.sizes[member_dim]
 
@@ -167,7 +175,7 @@ def rank_flatness(histogram, rank_dim: str = "rank"):
 def energy_score(forecast, truth, member_dim: str = "member", dims=None):
     """Energy score of the ensemble over the spatial field (cells with truth; latitude weights inside the norm),
     E||X - y|| - 1 / (2 M (M - 1)) sum_{i != j} ||x_i - x_j||, averaged over the other ``dims`` (default: time)."""
-    _check(forecast, truth, member_dim)
+    forecast, truth = _check(forecast, truth, member_dim)
     lat, lon = spatial_dims(forecast)
     w = latitude_weights(forecast[lat])
     valid = truth.notnull()

@@ -58,8 +58,8 @@ def crps_quantile(samples: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     _check(target, target, mask)
     s = samples[:, mask].to(torch.float64)  # (S, M)
     y = target[mask].to(torch.float64)  # (M,)
-    q = torch.quantile(s, torch.tensor(levels, dtype=torch.float64), dim=0)  # (Q, M)
-    lv = torch.tensor(levels, dtype=torch.float64)[:, None]
+    lv = torch.tensor(levels, dtype=torch.float64, device=s.device)[:, None]  # (Q, 1)
+    q = torch.quantile(s, lv[:, 0], dim=0)  # (Q, M)
     pinball = 2 * ((q - y) * ((y <= q).to(torch.float64) - lv)).abs().sum(1)  # (Q,)
     return float((pinball / y.abs().sum()).mean())
 
@@ -79,7 +79,7 @@ def crps_ensemble(
         spread = torch.zeros_like(skill)
     else:
         xs = x.sort(0).values
-        i = torch.arange(n, dtype=torch.float64).reshape(-1, *([1] * target.dim()))
+        i = torch.arange(n, dtype=torch.float64, device=x.device).reshape(-1, *([1] * target.dim()))
         pair_sum = (2 * (2 * i - n + 1) * xs).sum(0)  # sum_{i,j} |x_i - x_j| from the order statistics
         spread = pair_sum / (n * (n - 1) if fair else n * n)
     crps = skill - 0.5 * spread
@@ -93,7 +93,8 @@ def interval_coverage(samples: torch.Tensor, target: torch.Tensor, mask: torch.T
     """Share of masked targets inside the central ``level`` interval of the samples (e.g. 5%-95%)."""
     _check(target, target, mask)
     s = samples[:, mask].to(torch.float64)
-    lo, hi = torch.quantile(s, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64), dim=0)
+    bounds = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64, device=s.device)
+    lo, hi = torch.quantile(s, bounds, dim=0)
     y = target[mask].to(torch.float64)
     return float(((y >= lo) & (y <= hi)).to(torch.float64).mean())
 
@@ -109,5 +110,6 @@ def pit_values(
     y = target[mask].to(torch.float64)
     below = (s < y).sum(0).to(torch.float64)
     ties = (s == y).sum(0).to(torch.float64)
-    u = torch.rand(y.shape, generator=generator, dtype=torch.float64)
+    draw_on = generator.device if generator is not None else y.device
+    u = torch.rand(y.shape, generator=generator, dtype=torch.float64, device=draw_on).to(y.device)
     return (below + u * (ties + 1)) / (samples.shape[0] + 1)
