@@ -75,6 +75,7 @@ def test_seed_reproducible_and_save_load(fitted, tmp_path):
     path = fc.save(tmp_path / "fc.pt")
     loaded = EnsembleForecaster.load(path)
     xr.testing.assert_identical(loaded.predict(ds, ds.time.values[80], ["2h"], members=3, seed=5), a)
+    assert loaded.spec_ == fc.spec_ and loaded.spec_.lon_values == tuple(ds.lon.values)
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):
         EnsembleForecaster.load(tmp_path / "bad.pt")
@@ -161,6 +162,8 @@ def test_bad_input_errors(fitted):
         fc.predict(ds, np.datetime64("2030-01-01"), lead_times=["1h"])
     with pytest.raises(ValueError, match="grid"):
         fc.predict(ds.isel(lat=slice(0, 4)), ds.time.values[80], lead_times=["1h"])
+    with pytest.raises(ValueError, match=r"`lon` values differ from the fitted grid's \(position 0: -9.0 vs -10.0\)"):
+        fc.predict(ds.assign_coords(lon=ds.lon + 1), ds.time.values[80], lead_times=["1h"])
     with pytest.raises(ValueError, match="not found"):
         fc.predict(ds[["Tair"]], ds.time.values[80], lead_times=["1h"])
     with pytest.raises(RuntimeError, match="not fitted"):

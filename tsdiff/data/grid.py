@@ -35,13 +35,32 @@ MEMBER_ALIASES = ("member", "number", "realization")
 
 @dataclass(frozen=True)
 class GridSpec:
-    """What a fitted model needs to know about its grid: channel names, dims and shape."""
+    """What a fitted model needs to know about its grid: channel names, dims, shape and coordinate values."""
 
     variables: tuple[str, ...]
     levels: tuple | None  # values of the ``level`` dim, or None
     lat: str
     lon: str
     shape: tuple[int, int]  # (n_lat, n_lon)
+    lat_values: tuple[float, ...] | None = None  # None in checkpoints written before they were stored
+    lon_values: tuple[float, ...] | None = None
+
+    def mismatch(self, fitted: GridSpec) -> str | None:
+        """Why a model fitted on the grid ``fitted`` cannot run on this one (None when it can): other dims, shape,
+        levels, or latitudes / longitudes that differ by more than 1e-6 degrees."""
+        if (self.lat, self.lon, self.shape, self.levels) != (fitted.lat, fitted.lon, fitted.shape, fitted.levels):
+            return (
+                f"grid {self.lat} x {self.lon} {self.shape} (levels {self.levels}) differs from the fitted grid "
+                f"{fitted.lat} x {fitted.lon} {fitted.shape} (levels {fitted.levels})"
+            )
+        for dim, mine, theirs in (
+            (self.lat, self.lat_values, fitted.lat_values),
+            (self.lon, self.lon_values, fitted.lon_values),
+        ):
+            if mine is not None and theirs is not None and not np.allclose(mine, theirs, rtol=0, atol=1e-6):
+                at = int(np.argmax(~np.isclose(mine, theirs, rtol=0, atol=1e-6)))
+                return f"`{dim}` values differ from the fitted grid's (position {at}: {mine[at]} vs {theirs[at]})"
+        return None
 
     @property
     def channels(self) -> list[tuple[str, object]]:
@@ -66,12 +85,15 @@ class GridSpec:
             "lat": self.lat,
             "lon": self.lon,
             "shape": list(self.shape),
+            "lat_values": None if self.lat_values is None else list(self.lat_values),
+            "lon_values": None if self.lon_values is None else list(self.lon_values),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> GridSpec:
         levels = None if d["levels"] is None else tuple(d["levels"])
-        return cls(tuple(d["variables"]), levels, d["lat"], d["lon"], tuple(d["shape"]))
+        coords = {k: tuple(d[k]) for k in ("lat_values", "lon_values") if d.get(k) is not None}
+        return cls(tuple(d["variables"]), levels, d["lat"], d["lon"], tuple(d["shape"]), **coords)
 
 
 def _plain(v):
@@ -140,7 +162,8 @@ def check_grid(ds, variables=None, name: str = "data") -> tuple[xr.Dataset, Grid
     order = ("time", "level", lat, lon) if has_level else ("time", lat, lon)
     out = ds[variables].transpose(*order)
     levels = tuple(_plain(v) for v in ds["level"].values) if has_level else None
-    return out, GridSpec(tuple(variables), levels, lat, lon, (ds.sizes[lat], ds.sizes[lon]))
+    coords = {d: tuple(float(v) for v in ds[d].values) for d in (lat, lon)}
+    return out, GridSpec(tuple(variables), levels, lat, lon, (ds.sizes[lat], ds.sizes[lon]), coords[lat], coords[lon])
 
 
 def grid_step(ds: xr.Dataset, name: str = "data") -> pd.Timedelta:

@@ -370,16 +370,9 @@ class EnsembleForecaster:
         the input's coordinates and attributes, a ``valid_time`` coordinate; one member when deterministic."""
         self._check_fitted()
         data, spec = check_grid(ds, list(self.spec_.variables), "predict data")
-        if (spec.lat, spec.lon, spec.shape, spec.levels) != (
-            self.spec_.lat,
-            self.spec_.lon,
-            self.spec_.shape,
-            self.spec_.levels,
-        ):
-            raise ValueError(
-                f"predict data: grid {spec.lat} x {spec.lon} {spec.shape} (levels {spec.levels}) differs from the "
-                f"fitted grid {self.spec_.lat} x {self.spec_.lon} {self.spec_.shape} (levels {self.spec_.levels})"
-            )
+        problem = spec.mismatch(self.spec_)
+        if problem:
+            raise ValueError(f"predict data: {problem}")
         members = int(members)
         if members < 1:
             raise ValueError(f"members must be >= 1, got {members}")
