@@ -161,6 +161,8 @@ def test_bad_arguments_raise(gaussian8):
         sample(den, (2, 8), schedule, noise=torch.zeros(3, 8))
     with pytest.raises(ValueError, match="parameterization"):
         sample(lambda x, t, c: x, (2, 8), schedule)
+    with pytest.raises(ValueError, match="eta must be a finite number >= 0"):
+        sample(den, (2, 8), schedule, "ddim", 10, eta=-0.5)
 
 
 def test_x0_range_clips_the_denoised_estimate(gaussian8):

@@ -26,7 +26,10 @@ def _noise(x, generator):
 
 def ddim(D, x, sigmas, generator=None, callback=None, eta: float = 0.0):
     """DDIM (Song, Meng & Ermon 2021, eq. 12); eta = 0 is the deterministic probability-flow sampler, eta = 1
-    the DDPM ancestral sampler with the posterior variance (Ho et al. 2020)."""
+    the DDPM ancestral sampler with the posterior variance (Ho et al. 2020); values above 1 add noise up to
+    sigma_next."""
+    if not (math.isfinite(eta) and eta >= 0):
+        raise ValueError(f"ddim: eta must be a finite number >= 0 (0 deterministic, 1 DDPM), got {eta}")
     n = len(sigmas) - 1
     for i in range(n):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
