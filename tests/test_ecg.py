@@ -61,6 +61,20 @@ def test_beats_are_cut_around_the_r_peaks(beat_record):
     np.testing.assert_allclose(b.rr[1:], 0.8, atol=1e-9)
     only_lead = load_beats(record, leads=["V5"], min_count=1)
     assert only_lead.beats.shape[2] == 1 and "V" in set(only_lead.labels)
+    normal = load_beats(record, classes=("N",))  # RR counts the A and V beats between the N beats too
+    np.testing.assert_allclose(normal.rr[1:], 0.8, atol=1e-9)
+
+
+def test_beat_loader_errors(beat_record):
+    record, _, _ = beat_record
+    with pytest.raises(ValueError, match=r"no leads \['II'\]; the record has \['MLII', 'V5'\]"):
+        load_beats(record, leads=["II"])
+    with pytest.raises(ValueError, match="no beat of the classes"):
+        load_beats(record, classes=("L",))
+    with pytest.raises(ValueError, match="before and after"):
+        load_beats(record, before=-0.3, after=0.2)
+    with pytest.raises(ValueError, match="no leads"):
+        ecg_windows(record, leads=["II"])
 
 
 def test_multilead_windows(beat_record):

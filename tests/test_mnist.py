@@ -134,11 +134,20 @@ def test_cli_synthesize_mnist(mnist_dir, tmp_path, capsys):
     config["sample_steps"], config["default_scale"] = 3, 1.0
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "out"
-    assert main(["synthesize", "--config", str(tmp_path / "m.yaml"), "--out", str(out), "--n", "2"]) == 0
-    assert torch.load(out / "mnist_scale1.pt").shape == (20, 1, 28, 28)
+    # 17 per class: the sample grid takes every second column of each class's row
+    assert main(["synthesize", "--config", str(tmp_path / "m.yaml"), "--out", str(out), "--n", "17"]) == 0
+    assert torch.load(out / "mnist_scale1.pt").shape == (170, 1, 28, 28)
     assert (out / "mnist_scale1.png").exists()
     assert "as the class asked for" in capsys.readouterr().out
+    # a relative `data` is read from the repository root (the parent of the config's folder), wherever tsdiff runs
+    (tmp_path / "repo" / "configs").mkdir(parents=True)
+    (tmp_path / "repo" / "data").symlink_to(mnist_dir.parent)
+    config["data"] = f"data/{mnist_dir.name}"
+    (tmp_path / "repo" / "configs" / "m.yaml").write_text(yaml.safe_dump(config))
+    assert main(["synthesize", "--config", str(tmp_path / "repo" / "configs" / "m.yaml"), "--out", str(out)]) == 0
     config["data"] = str(tmp_path / "empty")
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(config))
     assert main(["synthesize", "--config", str(tmp_path / "m.yaml"), "--out", str(out)]) == 1
     assert "data_scripts/mnist.py" in capsys.readouterr().err
+    assert main(["synthesize", "--config", str(tmp_path / "m.yaml"), "--out", str(out), "--n", "0"]) == 1
+    assert "--n must be at least 1" in capsys.readouterr().err

@@ -85,6 +85,10 @@ def test_correlational_score_by_hand():
     assert M.correlational_score(correlated, correlated) == pytest.approx(0.0, abs=1e-12)
     # lower triangle = [c00, c10, c11]: only c10 differs, by ~1
     assert M.correlational_score(correlated, independent) == pytest.approx(0.1, abs=0.005)
+    # a constant synthetic feature correlates with nothing, itself included: c10 and c11 differ by ~1 each
+    flat = correlated.copy()
+    flat[:, :, 1] = 0.5
+    assert M.correlational_score(correlated, flat) == pytest.approx(0.2, abs=0.005)
 
 
 def test_marginal_distances_and_autocorrelation_error():
@@ -181,6 +185,20 @@ def test_other_price_tables_in_yahoo_spelling(stock_csv):
         load_stocks(gap)
 
 
+def test_price_files_with_a_date_column(tmp_path, stock_csv):
+    """A Yahoo-style CSV (Date column) is read oldest first; newest first or repeated dates are errors."""
+    raw = pd.read_csv(stock_csv)
+    raw.insert(0, "Date", pd.date_range("2020-01-01", periods=len(raw), freq="B").strftime("%Y-%m-%d"))
+    raw.to_csv(tmp_path / "yahoo.csv", index=False)
+    np.testing.assert_array_equal(load_stocks(tmp_path / "yahoo.csv").to_numpy(), load_stocks(stock_csv).to_numpy())
+    raw.iloc[::-1].to_csv(tmp_path / "newest_first.csv", index=False)
+    with pytest.raises(ValueError, match="not sorted oldest first"):
+        load_stocks(tmp_path / "newest_first.csv")
+    raw.assign(Date="not a date").to_csv(tmp_path / "bad_dates.csv", index=False)
+    with pytest.raises(ValueError, match="'Date' column does not hold dates"):
+        load_stocks(tmp_path / "bad_dates.csv")
+
+
 # --- the Synthesizer ----------------------------------------------------------------------------------------------
 def test_synthesizer_numpy_in_numpy_out_and_save_load(tmp_path):
     real = ar1_windows(n=64, length=12)
@@ -261,6 +279,9 @@ def test_class_conditional_synthesizer_learns_the_classes():
     assert up.mean() > 0.5 and down.mean() < -0.5
     with pytest.raises(ValueError, match="unknown class labels"):
         synth.sample(2, labels="sideways")
+    for scale in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="guidance scale must be a finite number >= 0"):
+            synth.sample(2, labels="up", guidance_scale=scale)
 
 
 def test_synthesizer_bad_input(tmp_path):
@@ -272,6 +293,12 @@ def test_synthesizer_bad_input(tmp_path):
     with pytest.raises(ValueError, match="inf"):
         Synthesizer(seq_len=8, progress=False, **TINY).fit(np.where(real > 2, np.inf, real))
     synth = Synthesizer(seq_len=8, progress=False, **TINY).fit(real)
+    low = synth.low_.copy()
+    with pytest.raises(ValueError, match="one per window"):
+        synth.fit(real * 1000, labels=["a", "b"])
+    assert np.array_equal(synth.low_, low) and synth.classes_ is None  # a failed fit leaves the fitted model as is
+    with pytest.raises(ValueError, match="guidance_scale given without labels"):
+        synth.sample(2, guidance_scale=3.0)
     for n in (0, -3):
         with pytest.raises(ValueError, match="positive"):
             synth.sample(n)
@@ -331,3 +358,31 @@ def test_balance_classes_repeats_rare_windows(monkeypatch):
     Synthesizer(seq_len=8, balance_classes=True, progress=False, **{**TINY, "max_steps": 2}).fit(real, labels=labels)
     counts = np.bincount(seen["labels"].numpy())
     assert counts.tolist() == [91, 9 * 4]  # ceil(sqrt(91 / 9)) = 4 repeats of each rare window
+
+
+def test_cli_synthesize_table_with_gaps_and_bad_configs(tmp_path, stock_csv, capsys):
+    import yaml
+
+    from tsdiff.cli import main
+
+    (tmp_path / "configs").mkdir()
+    table = pd.read_csv(stock_csv)[["Open", "Volume"]]
+    table.iloc[5, 0] = np.nan  # a gap: left out of the loss, of the plots and of the quick scores
+    table.to_csv(tmp_path / "gaps.csv")
+
+    def run(data, *extra, model=None):
+        config = {"task": "windows", "data": data, "model": model or {"seq_len": 8, "progress": False, **TINY}}
+        (tmp_path / "configs" / "t.yaml").write_text(yaml.safe_dump(config))
+        return main(["synthesize", "--config", str(tmp_path / "configs" / "t.yaml"), "--n", "4", *extra])
+
+    out = ["--out", str(tmp_path / "t.npy")]
+    assert run({"path": "gaps.csv"}, *out, "--save", str(tmp_path / "t.pt")) == 0
+    assert "real windows without gaps" in capsys.readouterr().out and np.isfinite(np.load(tmp_path / "t.npy")).all()
+    assert run({"path": "gaps.csv", "colums": ["Open"]}, *out) == 1
+    assert "unknown data keys ['colums']" in capsys.readouterr().err
+    assert run({"path": "gaps.csv", "columns": ["Open", "Close"]}, *out) == 1
+    assert "columns ['Close'] not in gaps.csv" in capsys.readouterr().err
+    assert run({"dataset": "table"}, *out) == 1
+    assert "the key 'path' is required" in capsys.readouterr().err
+    assert run({"path": "gaps.csv", "columns": ["Open"]}, *out, "--model", str(tmp_path / "t.pt")) == 1
+    assert "fitted on 2 features" in capsys.readouterr().err

@@ -204,6 +204,21 @@ def test_a_resume_with_settings_that_change_the_run_is_refused(tmp_path):
 def test_bad_config_and_data():
     with pytest.raises(ValueError, match="unknown options"):
         TrainConfig.from_dict({"learning_rate": 1e-3})
+    # YAML reads 1e-3 and 4e3 as strings: they are converted; impossible values are named
+    assert (TrainConfig.from_dict({"lr": "1e-3", "max_steps": "4e3"}).lr, _config(max_steps=4e3).max_steps) == (
+        0.001,
+        4000,
+    )
+    for bad, message in (
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"max_steps": 0}, "max_steps must be >= 1"),
+        ({"max_steps": 2.5}, "max_steps must be a whole number"),
+        ({"lr": "fast"}, "lr must be a number"),
+        ({"epochs": float("nan")}, "epochs must be finite"),
+        ({"ema_decay": 1.0}, "ema_decay must be below 1"),
+    ):
+        with pytest.raises((ValueError, TypeError), match=message):
+            TrainConfig.from_dict(bad)
     with pytest.raises(ValueError, match="lr_decay"):
         train(_model(), _data(), _loss, _config(lr_decay="exp"))
     with pytest.raises(ValueError, match="disagree"):

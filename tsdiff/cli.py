@@ -165,6 +165,18 @@ def _forecast_grid(args) -> int:
     return 0
 
 
+def _config_root(config_path) -> Path:
+    """Paths in configs are relative to the repository root: the parent of the configs/ folder."""
+    return Path(config_path).resolve().parent.parent
+
+
+def _required(mapping: dict, key: str, where: str):
+    """mapping.pop(key), or an error that names the missing key."""
+    if key not in mapping:
+        raise ValueError(f"{where}: the key {key!r} is required (given: {sorted(mapping)})")
+    return mapping.pop(key)
+
+
 def _train(args) -> int:
     """Fit the model a config describes on its dataset's training split and save it (scores: benchmarks/)."""
     import yaml
@@ -175,13 +187,12 @@ def _train(args) -> int:
         raise ValueError(f"{args.config}: a training config is a mapping with keys task, data[, model, out]")
     task, data, params = config["task"], dict(config["data"]), dict(config.get("model") or {})
     out = Path(args.out or config.get("out") or f"outputs/{Path(args.config).stem}.pt")
-    root = Path(args.config).resolve().parent.parent  # paths in configs are relative to the repository root
-    path = (root / data.pop("path")).resolve() if "path" in data else None
+    path = (_config_root(args.config) / _required(data, "path", f"{args.config}: data")).resolve()
     start = time.perf_counter()
     if task == "imputation":
         from .tasks.impute import DiffusionImputer
 
-        dataset = data.pop("dataset")
+        dataset = _required(data, "dataset", f"{args.config}: data")
         fit = {}
         if dataset == "physionet2012":
             from .data.physionet import load_physionet2012
@@ -203,7 +214,7 @@ def _train(args) -> int:
         from .tasks.forecast import EnsembleForecaster
 
         ds = open_grid(path)
-        until = pd.Timestamp(data.pop("train_until"))
+        until = pd.Timestamp(_required(data, "train_until", f"{args.config}: data"))
         if data:
             raise ValueError(f"{args.config}: unknown data keys {sorted(data)} for grid_forecast")
         model = EnsembleForecaster(**params).fit(ds.sel(time=slice(None, until)))
@@ -221,6 +232,8 @@ def _synthesize(args) -> int:
     if not isinstance(config, dict) or "task" not in config:
         raise ValueError(f"{args.config}: a synthesis config is a mapping with a `task` key")
     task = config.pop("task")
+    if args.n is not None and args.n < 1:
+        raise ValueError(f"--n must be at least 1, got {args.n}")
     if task == "digits":
         return _synthesize_digits(config, args)
     if task == "windows":
@@ -243,8 +256,11 @@ def _synthesize_windows(config: dict, args) -> int:
     if unknown or "data" not in config:
         raise ValueError(f"{args.config}: a windows config has keys data, model[, n]; unknown: {sorted(unknown)}")
     data = dict(config["data"])
-    root = Path(args.config).resolve().parent.parent  # paths in configs are relative to the repository root
-    path, dataset, labels, params = root / data.pop("path"), data.pop("dataset", "table"), None, {}
+    path = _config_root(args.config) / _required(data, "path", f"{args.config}: data")
+    dataset, labels, params = data.pop("dataset", "table"), None, {}
+    n_config = config.get("n")
+    if n_config is not None and (not isinstance(n_config, int) or n_config < 1):
+        raise ValueError(f"{args.config}: n must be a positive integer, got {n_config!r}")
     if dataset == "ecg_beats":
         from .data.ecg import load_beats
 
@@ -260,12 +276,29 @@ def _synthesize_windows(config: dict, args) -> int:
             from .io import read_table
 
             table = read_table(path)
-            table = table[list(data.pop("columns"))] if data.get("columns") else table
+            columns = data.pop("columns", None)
+            if data:
+                raise ValueError(f"{args.config}: unknown data keys {sorted(data)} for a table (path, columns)")
+            if columns:
+                absent = [c for c in columns if c not in table.columns]
+                if absent:
+                    raise ValueError(f"{args.config}: columns {absent} not in {path.name} ({list(table.columns)})")
+                table = table[list(columns)]
         fit_input, names = table, [str(c) for c in table.columns]
     else:
         raise ValueError(f"{args.config}: unknown dataset {dataset!r}; expected stocks, ecg_beats or table")
     if args.model:
         synth = Synthesizer.load(args.model)
+        fitted = [str(c) for c in synth.columns_] if synth.columns_ else None
+        if synth.n_features_in_ != len(names) or (fitted is not None and fitted != names):
+            raise ValueError(
+                f"{args.model} was fitted on {synth.n_features_in_} features {fitted or ''}; "
+                f"the config's data has {len(names)}: {names}"
+            )
+        if dataset == "ecg_beats" and synth.seq_len_ != params["seq_len"]:
+            raise ValueError(
+                f"{args.model} makes windows of {synth.seq_len_} steps; the beats have {params['seq_len']}"
+            )
     else:
         params.update(config.get("model") or {})
         if args.seed is not None:
@@ -278,7 +311,7 @@ def _synthesize_windows(config: dict, args) -> int:
             print(f"model -> {synth.save(args.save)}")
     is_table = isinstance(fit_input, pd.DataFrame)
     real = windows_of(fit_input.to_numpy(np.float64), synth.seq_len_, synth.stride) if is_table else fit_input
-    n = args.n or int(config.get("n") or len(real))
+    n = args.n or n_config or len(real)
     wanted = None
     if synth.classes_ is not None:  # classes in the training proportions
         source = labels if labels is not None else np.asarray(synth.classes_)
@@ -299,14 +332,19 @@ def _synthesize_windows(config: dict, args) -> int:
         if wanted is not None:
             frame["label"] = np.repeat(wanted, values.shape[1])
         write_table(frame, out)
-    plots = synthesis_plots(real, values, args.plots or out.parent / f"{out.stem}_plots", names)
-    low, span = real.min((0, 1)), np.ptp(real, axis=(0, 1))
-    scaled = [(x - low) / span for x in (real, values)]  # quick scores on the [0, 1] scale
+    complete = real[~np.isnan(real).any(axis=(1, 2))]  # plots and quick scores compare gap-free real windows
+    print(f"{n} windows of {values.shape[1]} x {values.shape[2]} -> {out}")
+    if len(complete) < 2:
+        print("fewer than two real windows without gaps: no plots or scores against the real data")
+        return 0
+    plots = synthesis_plots(complete, values, args.plots or out.parent / f"{out.stem}_plots", names)
+    low, span = complete.min((0, 1)), np.ptp(complete, axis=(0, 1))
+    scaled = [(x - low) / np.where(span > 0, span, 1.0) for x in (complete, values)]  # quick scores on [0, 1]
     w1 = marginal_distances(*scaled)["wasserstein"].mean()
-    print(f"{n} windows of {values.shape[1]} x {values.shape[2]} -> {out}; plots -> {plots}")
+    print(f"plots -> {plots}")
     print(
         f"correlational score {correlational_score(*scaled):.4f}, mean marginal W1 {w1:.4f} "
-        "(full suite: benchmarks/synthesis.py)"
+        f"against the {len(complete)} real windows without gaps (full suite: benchmarks/synthesis.py)"
     )
     return 0
 
@@ -325,6 +363,8 @@ def _synthesize_digits(config: dict, args) -> int:
     from .plotting import image_grid
 
     cfg = DigitsConfig.from_dict(config)
+    if cfg.data is not None:
+        cfg.data = str(_config_root(args.config) / cfg.data)  # an absolute path stays as it is
     if args.seed is not None:
         cfg.seed = args.seed
     out = Path(args.out)
@@ -339,7 +379,7 @@ def _synthesize_digits(config: dict, args) -> int:
     for scale in sorted({*cfg.scales, cfg.default_scale}):
         images = sample_digits(model, schedule, labels, scale, cfg.sampler, cfg.sample_steps, cfg.seed, size)
         accuracy = guided_accuracy(clf, images, labels)
-        grid = images[:: max(1, n // 8)].reshape(10, -1, *size)  # (classes, columns, H, W)
+        grid = images.reshape(10, n, *size)[:, :: max(1, n // 8)]  # (classes, columns, H, W), class-major
         path = image_grid(grid, out / f"{cfg.dataset}_scale{scale:g}.png")
         default = " (default)" if scale == cfg.default_scale else ""
         print(f"guidance scale {scale:g}{default}: classifier labels {accuracy:.1%} as the class asked for -> {path}")

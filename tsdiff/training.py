@@ -56,6 +56,19 @@ class TrainConfig:
     progress: bool = True
     device: str | None = None  # default: this process's CUDA device if any, else CPU
 
+    def __post_init__(self):
+        """Numbers are numbers (a YAML "1e-3" is read as a string: it is converted) in their valid ranges."""
+        for name, kind, low, inclusive in _NUMBERS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = _number(value, kind, f"TrainConfig.{name}")
+            if value < low or (value == low and not inclusive):
+                raise ValueError(f"TrainConfig.{name} must be {'>=' if inclusive else '>'} {low}, got {value}")
+            setattr(self, name, value)
+        if self.ema_decay is not None and self.ema_decay >= 1:
+            raise ValueError(f"TrainConfig.ema_decay must be below 1 (or None: no EMA), got {self.ema_decay}")
+
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
@@ -71,6 +84,41 @@ class TrainConfig:
         if self.max_steps is not None:
             return int(self.max_steps)
         return max(1, math.ceil(self.epochs * _steps_per_epoch(n_rows, self.batch_size)))
+
+
+# (field, type, lowest value, lowest allowed) for TrainConfig.__post_init__; None values are left alone
+_NUMBERS = [
+    ("max_steps", int, 1, True),
+    ("epochs", float, 0, False),
+    ("time_budget", float, 0, False),
+    ("batch_size", int, 1, True),
+    ("lr", float, 0, False),
+    ("weight_decay", float, 0, True),
+    ("warmup_steps", int, 0, True),
+    ("grad_clip", float, 0, False),
+    ("ema_decay", float, 0, True),
+    ("log_every", int, 1, True),
+    ("seed", int, 0, True),
+    ("checkpoint_every", int, 0, True),
+    ("validate_every", int, 0, True),
+]
+
+
+def _number(value, kind: type, name: str):
+    """``value`` as an int or float; numeric strings are converted, integral floats accepted for ints."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if kind is int:
+        if number != int(number):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        return int(number)
+    return number
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -23,6 +24,10 @@ class ClassifierFreeGuidance:
     """
 
     def __init__(self, denoiser, scale: float, null: Callable[[Condition], Condition] | None = None):
+        if not (math.isfinite(scale) and scale >= 0):
+            raise ValueError(
+                f"guidance scale must be a finite number >= 0 (0: unconditional, 1: conditional), not {scale}"
+            )
         self.denoiser, self.scale = denoiser, float(scale)
         self.null = null or Condition.null
         self.parameterization = getattr(denoiser, "parameterization", None)

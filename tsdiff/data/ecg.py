@@ -18,6 +18,9 @@ import numpy as np
 __all__ = ["Beats", "load_beats", "ecg_windows", "simulate_ecg"]
 
 BEAT_CLASSES = ("N", "A", "V")
+# every beat annotation code of the MIT-BIH databases (PhysioBank's annotation table); the others ("+", "~", "|",
+# "x" ...) mark rhythm changes, noise and artefacts, not beats
+BEAT_SYMBOLS = tuple("NLRBAaJSVrFejnE/fQ?")
 
 
 def _wfdb():
@@ -35,6 +38,16 @@ def _resample(signal: np.ndarray, fs: float, rate: float) -> np.ndarray:
 
     ratio = Fraction(rate / fs).limit_denominator(1000)
     return signal if ratio == 1 else resample_poly(signal, ratio.numerator, ratio.denominator, axis=0)
+
+
+def _lead_indices(names: list, leads, record) -> list[int]:
+    if leads is None:
+        return list(range(len(names)))
+    leads = [leads] if isinstance(leads, str) else list(leads)
+    absent = [lead for lead in leads if lead not in names]
+    if absent:
+        raise ValueError(f"{record}: no leads {absent}; the record has {names}")
+    return [names.index(lead) for lead in leads]
 
 
 @dataclass
@@ -62,20 +75,26 @@ def load_beats(
     rec = wfdb.rdrecord(record)
     ann = wfdb.rdann(record, "atr")
     names = list(rec.sig_name)
-    use = list(range(len(names))) if leads is None else [names.index(lead) for lead in leads]
+    use = _lead_indices(names, leads, record)
+    b, a = int(round(before * rate)), int(round(after * rate))
+    if b < 0 or a < 0 or b + a < 1:
+        raise ValueError(f"before and after must be >= 0 s with at least one sample between; got {before}, {after}")
     signal = _resample(rec.p_signal[:, use], rec.fs, rate)
     if not np.isfinite(signal).all():
         raise ValueError(f"{record}: the signal has NaN (lead off) samples")
     symbols = np.asarray(ann.symbol)
-    is_beat = np.isin(symbols, list(classes))
-    peaks = np.round(ann.sample[is_beat] * rate / rec.fs).astype(int)
-    labels = symbols[is_beat]
-    rr = np.diff(ann.sample[is_beat], prepend=np.nan) / rec.fs
-    b, a = int(round(before * rate)), int(round(after * rate))
+    any_beat = np.isin(symbols, BEAT_SYMBOLS)
+    rr_all = np.diff(ann.sample[any_beat], prepend=np.nan) / rec.fs  # since the previous beat of any class
+    symbols, samples = symbols[any_beat], ann.sample[any_beat]
+    is_wanted = np.isin(symbols, list(classes))
+    peaks = np.round(samples[is_wanted] * rate / rec.fs).astype(int)
+    labels, rr = symbols[is_wanted], rr_all[is_wanted]
     inside = (peaks - b >= 0) & (peaks + a <= len(signal))
     counts = {c: int((labels[inside] == c).sum()) for c in classes}
     kept = [c for c in classes if counts[c] >= min_count]
     keep = inside & np.isin(labels, kept)
+    if not keep.any():
+        raise ValueError(f"{record}: no beat of the classes {list(classes)} with at least {min_count} beats ({counts})")
     beats = np.stack([signal[p - b : p + a] for p in peaks[keep]])
     return Beats(beats, labels[keep], rr[keep], rate, [names[i] for i in use], b)
 
@@ -89,7 +108,7 @@ def ecg_windows(
     wfdb = _wfdb()
     rec = wfdb.rdrecord(str(record))
     names = list(rec.sig_name)
-    use = list(range(len(names))) if leads is None else [names.index(lead) for lead in leads]
+    use = _lead_indices(names, leads, record)
     signal = _resample(rec.p_signal[:, use], rec.fs, rate)
     if not np.isfinite(signal).all():
         raise ValueError(f"{record}: the signal has NaN (lead off) samples")

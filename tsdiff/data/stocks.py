@@ -38,6 +38,12 @@ def load_stocks(source, reverse: bool = False) -> pd.DataFrame:
             raise FileNotFoundError(f"{path} not found; see data_scripts/stocks.py to download it")
         df, name = read_csv(path), str(path)
     df = df.rename(columns={"Adj Close": "Adj_Close"})
+    date = next((c for c in df.columns if str(c).lower() == "date"), None)  # e.g. Yahoo Finance's downloads
+    if date is not None:
+        try:
+            df = df.set_index(pd.DatetimeIndex(pd.to_datetime(df[date]), name=date))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{name}: the {date!r} column does not hold dates: {err}") from err
     missing = [c for c in STOCK_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{name}: missing columns {missing}; expected {STOCK_COLUMNS}")

@@ -250,8 +250,9 @@ def context_fid(real, synth, *, encoder: TS2VecEncoder | None = None, seed: int 
 
 
 # --- statistics of the values ---------------------------------------------------------------------------------------
-def _cross_correlation(x: np.ndarray) -> np.ndarray:
-    z = (x - x.mean((0, 1))) / x.std((0, 1), ddof=1)
+def _cross_correlation(x: np.ndarray) -> np.ndarray:  # a constant feature correlates 0 with all, itself too
+    std = x.std((0, 1), ddof=1)
+    z = (x - x.mean((0, 1))) / np.where(std > 0, std, 1.0)
     c = np.einsum("nli,nlj->ij", z, z) / (z.shape[0] * z.shape[1])
     return c[np.tril_indices(x.shape[2])]
 

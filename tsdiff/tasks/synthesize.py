@@ -175,11 +175,11 @@ class Synthesizer:
         probabilities of each feature's observed training values."""
         if self.scaling not in ("minmax", "quantile"):
             raise ValueError(f"scaling must be 'minmax' or 'quantile', got {self.scaling!r}")
+        if self.scaling == "quantile" and self.n_quantiles < 2:
+            raise ValueError(f"n_quantiles must be at least 2, got {self.n_quantiles}")
         self.low_, self.high_ = np.nanmin(values, axis=(0, 1)), np.nanmax(values, axis=(0, 1))
         self.knots_ = None
         if self.scaling == "quantile":
-            if self.n_quantiles < 2:
-                raise ValueError(f"n_quantiles must be at least 2, got {self.n_quantiles}")
             flat = values.reshape(-1, values.shape[-1])
             self.knots_ = np.nanquantile(flat, np.linspace(0.0, 1.0, self.n_quantiles), axis=0)  # (Q, K)
 
@@ -207,11 +207,14 @@ class Synthesizer:
         seen = obs.reshape(-1, k).sum(0)
         if (seen == 0).any():
             raise ValueError(f"features {np.where(seen == 0)[0].tolist()} have no observed value")
-        self._fit_scaling(values)
-        constant = np.where(self.high_ <= self.low_)[0]
+        constant = np.where(np.nanmax(values, axis=(0, 1)) <= np.nanmin(values, axis=(0, 1)))[0]
         if len(constant):
             names = [columns[i] for i in constant] if columns else constant.tolist()
             raise ValueError(f"features {names} are constant in the training data: nothing to learn; drop them")
+        if labels is not None and np.shape(labels) != (n,):
+            raise ValueError(f"labels must be one per window ({n}), got shape {np.shape(labels)}")
+        # the input is valid: from here on the fitted state is replaced (a failed check above leaves it as it was)
+        self._fit_scaling(values)
         self.columns_, self.seq_len_, self.n_features_in_ = columns, length, k
         self.classes_ = None
         y = None
@@ -328,11 +331,13 @@ class Synthesizer:
             if self.classes_ is None:
                 raise ValueError("labels given, but the model was fitted without labels")
             y = torch.from_numpy(self._label_ids(labels, n))
+        if guidance_scale is not None and y is None:
+            raise ValueError("guidance_scale given without labels: guidance steers towards the classes of `labels`")
         scale = self.guidance_scale if guidance_scale is None else float(guidance_scale)
 
         device = resolve_device(self.device)
         model = compile_model(self.model_.to(device), self.compile)
-        denoiser = model if y is None or scale == 1.0 else ClassifierFreeGuidance(model, scale)
+        denoiser = model if y is None or scale == 1.0 else ClassifierFreeGuidance(model, scale)  # checks scale
         generator = torch.Generator(device=device).manual_seed(self.seed if seed is None else seed)
         out = np.empty((n, k, length), dtype=np.float32)
         starts = range(0, n, self.max_batch)
