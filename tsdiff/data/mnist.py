@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["FILES", "read_idx", "load_mnist"]
+__all__ = ["FILES", "read_idx", "write_idx", "load_mnist"]
 
 # split -> (images file, labels file), as the provider names them (without ".gz")
 FILES = {
@@ -48,6 +48,18 @@ def read_idx(path: str | Path) -> np.ndarray:
     if values.size != int(np.prod(shape)):
         raise ValueError(f"{path}: {values.size} values for the shape {shape} its header gives: truncated or corrupt")
     return values.reshape(shape)
+
+
+def write_idx(path: str | Path, values: np.ndarray) -> Path:
+    """Write unsigned bytes as an IDX file (gzipped when ``path`` ends in .gz): the inverse of ``read_idx``."""
+    path = Path(path)
+    values = np.asarray(values)
+    if values.size and (values.min() < 0 or values.max() > 255 or not np.all(values == np.round(values))):
+        raise ValueError(f"{path}: IDX files of this kind hold whole numbers 0..255")
+    values = np.ascontiguousarray(values, dtype=np.uint8)
+    raw = bytes([0, 0, 8, values.ndim]) + struct.pack(f">{values.ndim}I", *values.shape) + values.tobytes()
+    path.write_bytes(gzip.compress(raw) if path.suffix == ".gz" else raw)
+    return path
 
 
 def _find(root: Path, stem: str) -> Path:
