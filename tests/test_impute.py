@@ -189,7 +189,7 @@ def test_xarray_dataset_with_coordinates_and_dask_chunks(fitted):
     time = pd.date_range("2024", periods=30, freq="h")
     ds = xr.Dataset(
         {f"v{k}": ("time", x[:, k].astype(np.float32)) for k in range(3)},
-        coords={"time": time, "doy": ("time", time.dayofyear), "station_lat": 51.5},
+        coords={"time": time, "doy": ("time", time.day_of_year), "station_lat": 51.5},
     )
     fitted.seq_len = 12
     try:

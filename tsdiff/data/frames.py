@@ -12,6 +12,7 @@ steps per chunk) and whole in space.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,7 +95,8 @@ def grid_statistics(frames: Frames, stride: int, hours: np.ndarray, block: int =
     for start, x in frames.blocks(block, overlap=stride):
         own = x[: min(block, len(x))]  # frames that belong to this block (the rest is the next block's overlap)
         if shift is None:
-            with np.errstate(all="ignore"):
+            with warnings.catch_warnings():  # a channel without data in the first block: shift 0
+                warnings.simplefilter("ignore", RuntimeWarning)
                 shift = np.nan_to_num(np.nanmean(own, axis=(0, 2, 3)).astype(np.float64))
             d_sum = np.zeros((24, *x.shape[1:]), np.float64)
             d_count = np.zeros((24, *x.shape[1:]), np.int64)
