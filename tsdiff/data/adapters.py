@@ -65,11 +65,10 @@ def to_windows(x, seq_len: int | None = None) -> Windows:
         if x.shape[1] == 0 or x.shape[0] == 0:
             raise ValueError(f"the DataFrame is empty ({x.shape})")
         values = _as_float(x, "the DataFrame")
-        frame = x
 
         def wrap(v):  # the caller's index, columns (with their names) and attrs around new values
-            out = pd.DataFrame(v, index=frame.index, columns=frame.columns)
-            out.attrs = dict(frame.attrs)
+            out = pd.DataFrame(v, index=x.index, columns=x.columns)
+            out.attrs = dict(x.attrs)
             return out
 
         return _series_windows(values, seq_len, list(x.columns), wrap)
