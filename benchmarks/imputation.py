@@ -11,7 +11,8 @@ Metrics are those of the CSDI reference on the held-out targets: MAE and RMSE of
 19-quantile normalised CRPS, and the coverage of the 90% interval; PhysioNet in z-units of the training split,
 AQI-36 in ug/m3. tsdiff is scored on the first ``--eval-stays`` test windows (0 = all; all 799 PhysioNet stays are
 too slow on a CPU for the reference size); the baselines on the same windows. A learning curve (CRPS on up to 48
-validation windows against training wall time, the evaluation time excluded) is written as a plot. Published
+validation windows against training wall time, the evaluation time excluded) is written as a plot; its points
+during training score the weights being trained (not their EMA), the last point the weights ``fit`` returns. Published
 numbers are rows marked "paper". ``--calibrate N`` adds, for each sampler setting, a row drawn after
 ``DiffusionImputer.calibrate`` on N validation windows whose targets are hidden the way the test targets are
 (PhysioNet: the same random share of observed values; AQI-36: the missing patterns of other months).
