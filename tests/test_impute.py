@@ -1,5 +1,7 @@
 """DiffusionImputer: the scikit-learn surface, types in and out, observed values, persistence, bad input."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from tsdiff import DiffusionImputer
 from tsdiff.checkpoint import CheckpointError, save_checkpoint
+from tsdiff.data.adapters import to_windows
 
 FAST = dict(preset="small", epochs=2, batch_size=16, n_samples=4, sampler="ddim", sample_steps=5, progress=False)
 
@@ -154,6 +157,31 @@ def test_bad_input_is_named(fitted):
     sparse[0, 0, 0], sparse[1, 3, 1] = 1.0, 2.0  # one value per window: nothing to hide and recover
     with pytest.raises(ValueError, match="no window has at least two"):
         DiffusionImputer(**FAST).fit(sparse)
+
+
+def test_bad_tables_are_named_and_uneven_time_stamps_warned(fitted):
+    idx = pd.date_range("2024-01-01", periods=48, freq="h")
+    df = pd.DataFrame(_windows(n=4).reshape(48, 3), index=idx, columns=["a", "b", "c"])
+    with pytest.raises(TypeError, match=r"columns that are not: \['site'\]"):
+        fitted.transform(df.assign(site="north"))
+    with pytest.raises(ValueError, match=r"duplicated column names \['a'\]"):
+        DiffusionImputer(seq_len=12, **FAST).fit(df.set_axis(["a", "a", "c"], axis=1))
+    dropped = df.drop(df.index[5:8])  # three hours without a row
+    before = dropped.copy()
+    with pytest.warns(
+        UserWarning, match=r"not evenly spaced.*08:00:00 follows 2024-01-01 04:00:00 by 0 days 04:00:00.*asfreq\('h'\)"
+    ):
+        out = DiffusionImputer(seq_len=12, **FAST).fit_transform(dropped)
+    pd.testing.assert_frame_equal(dropped, before)  # untouched, and the rows come back as given
+    assert out.index.equals(dropped.index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # evenly spaced calendars do not warn: hours, days across DST, month starts
+        for index in (
+            idx,
+            pd.date_range("2024-03-20", periods=48, freq="D", tz="Europe/Berlin"),
+            pd.date_range("2020-01-01", periods=48, freq="MS"),
+        ):
+            to_windows(df.set_axis(index), 12)
 
 
 def test_constant_feature_is_centred_not_scaled():

@@ -8,6 +8,7 @@ indexes must be sorted and free of duplicates. The caller's object is never modi
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["Windows", "to_windows", "sliding_windows", "windows_of"]
+__all__ = ["Windows", "to_windows", "sliding_windows", "windows_of", "regular_freq"]
 
 
 @dataclass
@@ -34,10 +35,22 @@ def _as_float(values, what: str) -> np.ndarray:
         else:
             out = np.array(values, dtype=np.float64)  # a copy: the caller's array is never touched
     except (TypeError, ValueError) as err:
-        raise TypeError(f"{what} must hold numbers (NaN for missing): {err}") from err
+        bad = ""
+        if isinstance(values, pd.DataFrame):
+            names = [c for c in values.columns if not _numeric(values[c])]
+            bad = f"; columns that are not: {names[:8]}" if names else ""
+        raise TypeError(f"{what} must hold numbers (NaN for missing){bad}: {err}") from err
     if np.isinf(out).any():
         raise ValueError(f"{what} holds +/-inf at {int(np.isinf(out).sum())} entries; use NaN for missing values")
     return out
+
+
+def _numeric(column: pd.Series) -> bool:
+    try:
+        column.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _check_index(index: pd.Index) -> None:
@@ -46,6 +59,39 @@ def _check_index(index: pd.Index) -> None:
         raise ValueError(f"the index has duplicated time stamps, e.g. {dup}; aggregate them first")
     if not (index.is_monotonic_increasing or len(index) < 2):
         raise ValueError("the index is not sorted in increasing time order; sort it first (df.sort_index())")
+    _warn_if_uneven(index)
+
+
+def regular_freq(index: pd.DatetimeIndex | pd.TimedeltaIndex):
+    """The index's step as a pandas frequency if its time stamps are evenly spaced on a calendar (hours, days across
+    a DST change, month starts, business days ...), else None."""
+    if index.freq is not None:
+        return index.freq
+    if len(index) < 3:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas 3.1 announces that infer_freq will return an offset
+        return pd.infer_freq(index)
+
+
+def _warn_if_uneven(index: pd.Index) -> None:
+    """Rows are taken as consecutive, evenly spaced steps: say so when a time index is not evenly spaced (missing
+    rows, say), with the way to insert the missing time stamps as gaps. Trading days and other calendars whose
+    rows are the steps may ignore it."""
+    if not isinstance(index, (pd.DatetimeIndex, pd.TimedeltaIndex)) or len(index) < 3 or regular_freq(index):
+        return
+    steps = pd.Series(index[1:] - index[:-1])  # (T - 1,) Timedeltas
+    common = steps.mode().iloc[0]
+    first = int(np.flatnonzero((steps != common).to_numpy())[0])
+    freq = pd.tseries.frequencies.to_offset(common).freqstr
+    warnings.warn(
+        f"the time stamps are not evenly spaced: the most common step is {common}, but {index[first + 1]} follows "
+        f"{index[first]} by {index[first + 1] - index[first]}. Rows are taken as consecutive steps; to impute the "
+        f"missing time stamps as gaps, insert them first (pandas: df.asfreq('{freq}'); xarray: "
+        f"ds.resample(time='{freq}').asfreq())",
+        UserWarning,
+        stacklevel=5,  # the caller of fit / transform
+    )
 
 
 def _windowed(series: np.ndarray, seq_len: int):
@@ -64,6 +110,9 @@ def to_windows(x, seq_len: int | None = None) -> Windows:
         _check_index(x.index)
         if x.shape[1] == 0 or x.shape[0] == 0:
             raise ValueError(f"the DataFrame is empty ({x.shape})")
+        if x.columns.has_duplicates:
+            dup = x.columns[x.columns.duplicated()].unique().tolist()
+            raise ValueError(f"the DataFrame has duplicated column names {dup[:8]}: each feature needs its own name")
         values = _as_float(x, "the DataFrame")
 
         def wrap(v):  # the caller's index, columns (with their names) and attrs around new values

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..data.adapters import regular_freq
 from .impute import DiffusionImputer
 
 __all__ = ["forecast", "fit_forecaster"]
@@ -29,7 +30,7 @@ def fit_forecaster(df: pd.DataFrame, horizon: int, seq_len: int | None = None, *
 
 def _future_index(index: pd.Index, horizon: int) -> pd.Index:
     if isinstance(index, pd.DatetimeIndex):
-        freq = index.freq or pd.infer_freq(index)
+        freq = regular_freq(index)
         if freq is None:
             raise ValueError("the time index has no regular frequency: resample it (df.resample(...)) to forecast")
         return pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:].rename(index.name)
