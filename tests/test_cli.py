@@ -71,6 +71,28 @@ def test_impute_reports_bad_input_clearly(tmp_path):
     assert proc.returncode == 1 and "does not exist" in proc.stderr
 
 
+def test_impute_columns_models_some_and_carries_the_rest(tmp_path):
+    _, df = sensor_network(n_hours=96, n_sensors=2, seed=3)
+    df = df.assign(site="north", flag=1)[["site", *df.columns, "flag"]]
+    df.to_csv(tmp_path / "in.csv")
+    fast = ("--epochs", "1", "--samples", "2", "--steps", "2", "--calibrate", "0")
+    proc = _run("impute", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o.csv"), *fast)
+    assert proc.returncode == 1 and "['site']" in proc.stderr and "--columns" in proc.stderr
+    proc = _run("impute", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o.csv"), "--columns", "sensor_00,nope", *fast)
+    assert proc.returncode == 1 and "no column named ['nope']" in proc.stderr
+    modelled = [c for c in df.columns if c not in ("site", "flag")]
+    proc = _run(
+        "impute", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o.csv"), "--columns", ",".join(modelled), *fast
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = read_csv(tmp_path / "o.csv", index_col=0)
+    assert list(out.columns) == list(df.columns) + [f"{c}_q05" for c in modelled] + [f"{c}_q95" for c in modelled]
+    assert (out["site"] == "north").all() and (out["flag"] == 1).all()
+    assert not out[modelled].isna().any().any()
+    observed = df[modelled].notna().to_numpy()
+    assert (out[modelled].to_numpy()[observed] == df[modelled].to_numpy()[observed]).all()
+
+
 def test_samplers_demo_runs(tmp_path):
     proc = _run("demo", "samplers", "--train-steps", "150", "--n", "300", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -88,7 +110,7 @@ def test_forecast_command_writes_an_ensemble(tmp_path):
     import xarray as xr
 
     _, df = sensor_network(n_hours=200, n_sensors=2, seed=3)
-    df.to_csv(tmp_path / "in.csv")
+    df.assign(site="north").to_csv(tmp_path / "in.csv")  # a text column, left out by --columns
     proc = _run(
         "forecast",
         str(tmp_path / "in.csv"),
@@ -102,9 +124,12 @@ def test_forecast_command_writes_an_ensemble(tmp_path):
         "1",
         "--steps",
         "3",
+        "--columns",
+        "sensor_00,sensor_01",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     ds = xr.open_dataset(tmp_path / "fc.nc")
+    assert "site" not in ds
     assert dict(ds["sensor_00"].sizes) == {"member": 5, "time": 6}
     assert pd.Timestamp(ds.time.values[0]) == df.index[-1] + pd.Timedelta("1h")
     assert dict(ds["sensor_00_quantiles"].sizes) == {"quantile": 3, "time": 6}

@@ -59,10 +59,13 @@ def _impute(args) -> int:
 
     from .io import read_table, write_table
 
-    df = read_table(args.input)
+    table = read_table(args.input, args.columns)
+    df = table if args.columns is None else table[args.columns]
     start = time.perf_counter()
     filled, lo, hi, _, _ = _impute_table(df, args)
-    out = pd.concat([filled, lo.add_suffix("_q05"), hi.add_suffix("_q95")], axis=1)
+    out = table.copy()  # columns not modelled come through unchanged, in place
+    out[list(df.columns)] = filled
+    out = pd.concat([out, lo.add_suffix("_q05"), hi.add_suffix("_q95")], axis=1)
     path = write_table(out, args.out)
     n_gaps = int(df.isna().sum().sum())
     print(
@@ -81,7 +84,8 @@ def _forecast(args) -> int:
     from .tasks.forecast_series import fit_forecaster, forecast
     from .tasks.impute import DiffusionImputer
 
-    df = read_table(args.input)
+    table = read_table(args.input, args.columns)
+    df = table if args.columns is None else table[args.columns]
     start = time.perf_counter()
     overrides = {k: v for k, v in (("sampler", args.sampler), ("sample_steps", args.steps)) if v is not None}
     if args.model and Path(args.model).exists():
@@ -495,6 +499,14 @@ def _add_calibration_option(p):
     )
 
 
+def _add_columns_option(parser, what: str) -> None:
+    parser.add_argument(
+        "--columns",
+        type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
+        help=f"comma-separated names of the columns to {what}",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tsdiff", description="Diffusion models for time series and grids.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -514,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--out", required=True, help="output table (same format): filled columns + _q05 / _q95")
     imp.add_argument("--model", help="trained imputer to reuse; if the file does not exist, train and save there")
     imp.add_argument("--plot", help="write a PNG of the first columns with their 90%% bands")
+    _add_columns_option(imp, "impute (default: all); the others are copied to the output unchanged")
     _add_sampling_options(imp)
     _add_calibration_option(imp)
     imp.set_defaults(run=_impute)
@@ -524,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     fc.add_argument("--members", type=int, default=50, help="ensemble members")
     fc.add_argument("--out", required=True, help=".nc (members + quantiles) or .csv (+ _quantiles.csv)")
     fc.add_argument("--model", help="trained forecaster to reuse; if the file does not exist, train and save there")
+    _add_columns_option(fc, "model and forecast (default: all)")
     _add_sampling_options(fc)
     fc.set_defaults(run=_forecast)
 

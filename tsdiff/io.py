@@ -29,10 +29,11 @@ def read_csv(path, **kwargs) -> pd.DataFrame:
     return pd.read_csv(path, **kwargs)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, columns: list | None = None) -> pd.DataFrame:
     """A table with time (or row) index and one numeric column per variable; empty cells / NaN = missing.
     CSV: the first column is the index (parsed as dates when it looks like dates). NetCDF: every variable along
-    the file's one dimension becomes a column."""
+    the file's one dimension becomes a column. With ``columns``, only those must exist and be numeric (the whole
+    table is returned: the others, text or flags say, can be carried through)."""
     path = Path(path)
     fmt = _format(path)
     if not path.is_file():
@@ -54,9 +55,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
             zone = ds[df.index.name].attrs.get("time_zone") if df.index.name in ds.coords else None
             if zone and isinstance(df.index, pd.DatetimeIndex):  # written by write_table from zoned times
                 df.index = df.index.tz_localize("UTC").tz_convert(zone)
-    non_numeric = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if columns is not None:
+        absent = [c for c in columns if c not in df.columns]
+        if absent or not columns:
+            raise ValueError(f"{path}: no column named {absent or columns}; it has {list(df.columns)[:20]}")
+    non_numeric = [c for c in (df.columns if columns is None else columns) if not pd.api.types.is_numeric_dtype(df[c])]
     if non_numeric:
-        raise ValueError(f"{path}: columns {non_numeric} are not numeric")
+        raise ValueError(f"{path}: columns {non_numeric} are not numeric (--columns picks the ones to model)")
     return df
 
 
