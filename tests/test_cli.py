@@ -78,7 +78,9 @@ def test_impute_columns_models_some_and_carries_the_rest(tmp_path):
     fast = ("--epochs", "1", "--samples", "2", "--steps", "2", "--calibrate", "0")
     proc = _run("impute", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o.csv"), *fast)
     assert proc.returncode == 1 and "['site']" in proc.stderr and "--columns" in proc.stderr
-    proc = _run("impute", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o.csv"), "--columns", "sensor_00,nope", *fast)
+    proc = _run(
+        "impute", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o.csv"), "--columns", "sensor_00,nope", *fast
+    )
     assert proc.returncode == 1 and "no column named ['nope']" in proc.stderr
     modelled = [c for c in df.columns if c not in ("site", "flag")]
     proc = _run(

@@ -292,6 +292,13 @@ def test_synthesizer_bad_input(tmp_path):
         Synthesizer(seq_len=50, progress=False, **TINY).fit(np.zeros((10, 2)))
     with pytest.raises(ValueError, match="inf"):
         Synthesizer(seq_len=8, progress=False, **TINY).fit(np.where(real > 2, np.inf, real))
+    table = pd.DataFrame(real[:, 0], columns=["a", "b"], index=pd.bdate_range("2024-01-01", periods=20))
+    with pytest.raises(TypeError, match=r"columns that are not: \['ticker'\]"):
+        Synthesizer(seq_len=8, progress=False, **TINY).fit(table.assign(ticker="XYZ"))
+    with pytest.raises(ValueError, match=r"duplicated column names \['a'\]"):
+        Synthesizer(seq_len=8, progress=False, **TINY).fit(table.set_axis(["a", "a"], axis=1))
+    with pytest.raises(ValueError, match="not sorted"):
+        Synthesizer(seq_len=8, progress=False, **TINY).fit(table.iloc[::-1])
     synth = Synthesizer(seq_len=8, progress=False, **TINY).fit(real)
     low = synth.low_.copy()
     with pytest.raises(ValueError, match="one per window"):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["Windows", "to_windows", "sliding_windows", "windows_of", "regular_freq"]
+__all__ = ["Windows", "to_windows", "frame_values", "sliding_windows", "windows_of", "regular_freq"]
 
 
 @dataclass
@@ -53,13 +53,27 @@ def _numeric(column: pd.Series) -> bool:
     return True
 
 
-def _check_index(index: pd.Index) -> None:
+def frame_values(df: pd.DataFrame, warn_uneven: bool = True) -> np.ndarray:
+    """A DataFrame's values (T, K) as float64 with NaN for missing (a copy), after the checks every task makes: a
+    sorted, duplicate-free index (``warn_uneven``: a warning when its time stamps are not evenly spaced), a name
+    per column, numbers only (the columns that are not are named), no inf."""
+    _check_index(df.index, warn_uneven)
+    if df.shape[1] == 0 or df.shape[0] == 0:
+        raise ValueError(f"the DataFrame is empty ({df.shape})")
+    if df.columns.has_duplicates:
+        dup = df.columns[df.columns.duplicated()].unique().tolist()
+        raise ValueError(f"the DataFrame has duplicated column names {dup[:8]}: each feature needs its own name")
+    return _as_float(df, "the DataFrame")
+
+
+def _check_index(index: pd.Index, warn_uneven: bool = True) -> None:
     if index.has_duplicates:
         dup = index[index.duplicated()][:3].tolist()
         raise ValueError(f"the index has duplicated time stamps, e.g. {dup}; aggregate them first")
     if not (index.is_monotonic_increasing or len(index) < 2):
         raise ValueError("the index is not sorted in increasing time order; sort it first (df.sort_index())")
-    _warn_if_uneven(index)
+    if warn_uneven:
+        _warn_if_uneven(index)
 
 
 def regular_freq(index: pd.DatetimeIndex | pd.TimedeltaIndex):
@@ -90,7 +104,7 @@ def _warn_if_uneven(index: pd.Index) -> None:
         f"missing time stamps as gaps, insert them first (pandas: df.asfreq('{freq}'); xarray: "
         f"ds.resample(time='{freq}').asfreq())",
         UserWarning,
-        stacklevel=5,  # the caller of fit / transform
+        stacklevel=6,  # the caller of fit / transform
     )
 
 
@@ -107,13 +121,7 @@ def to_windows(x, seq_len: int | None = None) -> Windows:
     if isinstance(x, (xr.DataArray, xr.Dataset)):
         return _xarray_windows(x, seq_len)
     if isinstance(x, pd.DataFrame):
-        _check_index(x.index)
-        if x.shape[1] == 0 or x.shape[0] == 0:
-            raise ValueError(f"the DataFrame is empty ({x.shape})")
-        if x.columns.has_duplicates:
-            dup = x.columns[x.columns.duplicated()].unique().tolist()
-            raise ValueError(f"the DataFrame has duplicated column names {dup[:8]}: each feature needs its own name")
-        values = _as_float(x, "the DataFrame")
+        values = frame_values(x)
 
         def wrap(v):  # the caller's index, columns (with their names) and attrs around new values
             out = pd.DataFrame(v, index=x.index, columns=x.columns)

@@ -34,7 +34,7 @@ from ..accel import autocast, compile_model
 from ..checkpoint import CheckpointError, load_checkpoint, load_model, restore_params, save_checkpoint
 from ..core import NULL_LABEL, ClassifierFreeGuidance, Condition, Schedule, denoising_loss, get_schedule, sample
 from ..core.random import rand
-from ..data.adapters import windows_of
+from ..data.adapters import frame_values, windows_of
 from ..models.csdi import CSDIConfig, CSDIDenoiser
 from ..models.dit import DiTConfig, DiTDenoiser
 from ..training import TrainConfig, resolve_device, train
@@ -134,10 +134,8 @@ class Synthesizer:
         """X -> (windows (N, L, K) float64, a copy; column names or None); a DataFrame or (T, K) array is cut
         every ``stride`` rows."""
         if isinstance(X, pd.DataFrame):
-            if not X.index.is_monotonic_increasing or X.index.has_duplicates:
-                raise ValueError("the DataFrame's index must be sorted and free of duplicates (df.sort_index())")
-            columns = [str(c) for c in X.columns]
-            values = windows_of(X.to_numpy(dtype=np.float64, na_value=np.nan), self.seq_len, self.stride)
+            columns = [str(c) for c in X.columns]  # rows are the steps (trading days too): no spacing warning
+            values = windows_of(frame_values(X, warn_uneven=False), self.seq_len, self.stride)
         else:
             array = np.array(X, dtype=np.float64)
             columns = None
