@@ -425,7 +425,7 @@ def _demo_imputation(args) -> int:
     rows = [
         (
             "tsdiff (median of draws)",
-            mae(torch.from_numpy(filled.to_numpy()), y, m),
+            mae(torch.from_numpy(filled.to_numpy(copy=True)), y, m),
             crps_quantile(torch.from_numpy(draws), y, m),
             interval_coverage(torch.from_numpy(draws), y, m, 0.9),
         ),
