@@ -92,11 +92,16 @@ def _warn_if_uneven(index: pd.Index) -> None:
     """Rows are taken as consecutive, evenly spaced steps: say so when a time index is not evenly spaced (missing
     rows, say), with the way to insert the missing time stamps as gaps. Trading days and other calendars whose
     rows are the steps may ignore it."""
-    if not isinstance(index, (pd.DatetimeIndex, pd.TimedeltaIndex)) or len(index) < 3 or regular_freq(index):
+    if not isinstance(index, (pd.DatetimeIndex, pd.TimedeltaIndex)) or len(index) < 3:
+        return
+    if regular_freq(index) is not None:
         return
     steps = pd.Series(index[1:] - index[:-1])  # (T - 1,) Timedeltas
     common = steps.mode().iloc[0]
-    first = int(np.flatnonzero((steps != common).to_numpy())[0])
+    uneven = np.flatnonzero((steps != common).to_numpy())
+    if not len(uneven):  # equal steps that pandas names no frequency for
+        return
+    first = int(uneven[0])
     freq = pd.tseries.frequencies.to_offset(common).freqstr
     warnings.warn(
         f"the time stamps are not evenly spaced: the most common step is {common}, but {index[first + 1]} follows "
