@@ -54,13 +54,20 @@ def _impute_table(df, args):
     return bands[0.5], bands[0.05], bands[0.95], imputer, draws
 
 
+def _read_input(args):
+    """The input table, and the part of it to model (``--columns``, default: all of it)."""
+    from .io import read_table
+
+    table = read_table(args.input, args.columns)
+    return table, (table if args.columns is None else table[args.columns])
+
+
 def _impute(args) -> int:
     import pandas as pd
 
-    from .io import read_table, write_table
+    from .io import write_table
 
-    table = read_table(args.input, args.columns)
-    df = table if args.columns is None else table[args.columns]
+    table, df = _read_input(args)
     start = time.perf_counter()
     filled, lo, hi, _, _ = _impute_table(df, args)
     out = table.copy()  # columns not modelled come through unchanged, in place
@@ -80,12 +87,11 @@ def _impute(args) -> int:
 
 
 def _forecast(args) -> int:
-    from .io import netcdf_times, read_table
+    from .io import netcdf_times
     from .tasks.forecast_series import fit_forecaster, forecast
     from .tasks.impute import DiffusionImputer
 
-    table = read_table(args.input, args.columns)
-    df = table if args.columns is None else table[args.columns]
+    _, df = _read_input(args)
     start = time.perf_counter()
     overrides = {k: v for k, v in (("sampler", args.sampler), ("sample_steps", args.steps)) if v is not None}
     if args.model and Path(args.model).exists():
