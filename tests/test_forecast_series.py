@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,8 +27,12 @@ def test_forecast_shapes_index_and_errors():
     ds = forecast(model, df, members=7)
     assert ds["a"].shape == (7, 5) and ds.attrs["horizon"] == 5
     assert (ds.time.values == pd.date_range(idx[-1], periods=6, freq="h")[1:]).all()
-    with pytest.raises(ValueError, match="regular frequency"):
-        forecast(model, df.iloc[[0, 1, 5, 9]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an uneven index is an error here, without the imputer's spacing warning
+        with pytest.raises(ValueError, match="regular frequency"):
+            forecast(model, df.iloc[[0, 1, 5, 9]])
+    with pytest.raises(ValueError, match="duplicated time stamps"):
+        forecast(model, df.iloc[[0, 1, 1, 2]])
     with pytest.raises(ValueError, match="horizon"):
         forecast(model, df, horizon=model.seq_len_)
     with pytest.raises(ValueError, match="shorter than the window"):

@@ -57,7 +57,7 @@ def frame_values(df: pd.DataFrame, warn_uneven: bool = True) -> np.ndarray:
     """A DataFrame's values (T, K) as float64 with NaN for missing (a copy), after the checks every task makes: a
     sorted, duplicate-free index (``warn_uneven``: a warning when its time stamps are not evenly spaced), a name
     per column, numbers only (the columns that are not are named), no inf."""
-    _check_index(df.index, warn_uneven)
+    check_index(df.index, warn_uneven)
     if df.shape[1] == 0 or df.shape[0] == 0:
         raise ValueError(f"the DataFrame is empty ({df.shape})")
     if df.columns.has_duplicates:
@@ -66,7 +66,9 @@ def frame_values(df: pd.DataFrame, warn_uneven: bool = True) -> np.ndarray:
     return _as_float(df, "the DataFrame")
 
 
-def _check_index(index: pd.Index, warn_uneven: bool = True) -> None:
+def check_index(index: pd.Index, warn_uneven: bool = True) -> None:
+    """A time index must be sorted and free of duplicates (errors that name the fix); ``warn_uneven``: a warning when
+    its time stamps are not evenly spaced."""
     if index.has_duplicates:
         dup = index[index.duplicated()][:3].tolist()
         raise ValueError(f"the index has duplicated time stamps, e.g. {dup}; aggregate them first")
@@ -183,7 +185,7 @@ def _xarray_windows(x, seq_len: int | None) -> Windows:
         def wrap(v):
             return template.copy(data=v)
 
-    _check_index(frame.index)
+    check_index(frame.index)
     values = _as_float(frame, "the xarray data")
     return _series_windows(values, seq_len, list(frame.columns), wrap)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..data.adapters import regular_freq
+from ..data.adapters import check_index, regular_freq
 from .impute import DiffusionImputer
 
 __all__ = ["forecast", "fit_forecaster"]
@@ -58,8 +58,9 @@ def forecast(
         raise ValueError(f"members must be >= 1, got {members}")
     if not isinstance(df, pd.DataFrame):
         raise TypeError("forecast takes a DataFrame with a time index")
-    model._check_fitted_input(df)  # columns as in fit, a sorted duplicate-free index, numbers without inf
-    future = _future_index(df.index, horizon)
+    check_index(df.index, warn_uneven=False)  # sorted, no duplicates
+    future = _future_index(df.index, horizon)  # a regular step, or an error (not the imputer's spacing warning)
+    model._check_fitted_input(df)  # columns as in fit, numbers without inf
     context = df.iloc[-(model.seq_len_ - horizon) :]
     if context.notna().sum().sum() == 0:
         raise ValueError("the context window before the forecast has no observed value")
