@@ -8,6 +8,7 @@ import xarray as xr
 
 from tsdiff.baselines.grid import hourly_climatology, persistence, persistence_diurnal, persistence_noise
 from tsdiff.checkpoint import CheckpointError
+from tsdiff.data.grid import mean_by_hour
 from tsdiff.metrics import grid
 from tsdiff.tasks.forecast import EnsembleForecaster, parse_lead_times
 
@@ -93,6 +94,37 @@ def test_learns_the_diurnal_cycle_and_drift():
     for v in ("Tair", "Wind"):
         c, b = crps[v].item(), base[v].item()
         assert c < 0.6 * b, (v, c, b)
+
+
+def test_anomaly_residual_maps_draws_to_the_diurnal_mean_and_each_cells_spread(monkeypatch):
+    """residual="anomaly": a draw of 0 is persistence + the diurnal mean change, a standard normal draw spreads
+    each cell by its training spread about that mean (the calibrated noise baseline); "change": 0 is persistence."""
+    ds = synthetic(n_hours=96, seed=3)
+    train = ds.isel(time=slice(0, 72))
+    inits = ds.time.values[74:90:5]
+    anomaly = EnsembleForecaster(epochs=1, residual="anomaly", **TINY).fit(train)
+    change = EnsembleForecaster(epochs=1, **TINY).fit(train)
+    zeros = lambda condition, shape, generator: torch.zeros(shape)  # noqa: E731
+    monkeypatch.setattr(anomaly, "_draw", zeros)
+    monkeypatch.setattr(change, "_draw", zeros)
+    expected = persistence_diurnal(train, ds, inits, ["1h"])
+    got = anomaly.predict(ds, inits, ["1h"], members=2)
+    for v in ("Tair", "Wind"):
+        np.testing.assert_allclose(got[v].values, np.broadcast_to(expected[v].values, got[v].shape), atol=2e-4)
+    still = change.predict(ds, inits, ["1h"], members=1)["Tair"].values[:, 0, 0]
+    np.testing.assert_allclose(still, ds["Tair"].sel(time=inits).values)
+
+    normal = lambda condition, shape, generator: torch.randn(shape, generator=generator)  # noqa: E731
+    monkeypatch.setattr(anomaly, "_draw", normal)
+    spread = anomaly.predict(ds, inits, ["1h"], members=400, seed=1)["Tair"].std("member").mean("time").values[0]
+    tair = train["Tair"].values.astype(np.float64)
+    change, hours = tair[1:] - tair[:-1], train["time"].dt.hour.values[:-1]
+    expected = np.sqrt(np.mean((change - mean_by_hour(change, hours, hours)) ** 2, axis=0))
+    land = np.isfinite(spread)
+    assert land.sum() == 6 * 7 - 4
+    np.testing.assert_allclose(spread[land], expected[land], rtol=0.1)
+    with pytest.raises(ValueError, match="residual must be one of"):
+        EnsembleForecaster(residual="delta", **TINY).fit(train)
 
 
 def test_validation_period_holds_out_the_last_days_and_keeps_the_best_weights():

@@ -45,6 +45,10 @@ def test_blockwise_statistics_equal_the_in_memory_formulas():
         np.testing.assert_allclose(stats["res_std"], res_std, rtol=1e-5)
         expected = np.nan_to_num(mean_by_hour(res / res_std[:, None, None], hours[:-2], np.arange(24)))
         np.testing.assert_allclose(stats["diurnal"], expected, rtol=1e-4, atol=1e-5)
+        # each cell's spread of the change about its hour's mean, in units of res_std; 1 where a cell has no data
+        hourly = mean_by_hour(res, hours[:-2], hours[:-2])
+        spread = np.sqrt(np.nanmean((res - hourly).astype(np.float64) ** 2, axis=0)) / res_std[:, None, None]
+        np.testing.assert_allclose(stats["cell_scale"], np.where(np.isfinite(spread), spread, 1.0), rtol=1e-4)
 
 
 def test_lazy_frames_read_only_what_is_asked(tmp_path):

@@ -84,14 +84,15 @@ def _sums(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def grid_statistics(frames: Frames, stride: int, hours: np.ndarray, block: int = 256) -> dict:
     """One pass over ``frames`` in time blocks. Returns per channel ``mean``, ``std`` of the values and ``res_std``
-    of the ``stride``-step changes x(t + stride) - x(t) (population std, NaN ignored), and ``diurnal`` (24, C, H, W):
-    the mean change per hour of day of its start, in units of ``res_std``, 0 where never seen.
+    of the ``stride``-step changes x(t + stride) - x(t) (population std, NaN ignored), ``diurnal`` (24, C, H, W):
+    the mean change per hour of day of its start, in units of ``res_std``, 0 where never seen, and ``cell_scale``
+    (C, H, W): each cell's std of the change about that diurnal mean, in units of ``res_std``, 1 where never seen.
 
     The sums are shifted by the first block's channel means, so that float64 sums of squares keep their digits."""
     names = [f"{v}" if lev is None else f"{v}@{lev}" for v, lev in frames.spec.channels]
     shift = None
     n_v = s_v = q_v = n_r = s_r = q_r = 0
-    d_sum = d_count = None
+    d_sum = d_sq = d_count = None
     for start, x in frames.blocks(block, overlap=stride):
         own = x[: min(block, len(x))]  # frames that belong to this block (the rest is the next block's overlap)
         if shift is None:
@@ -99,6 +100,7 @@ def grid_statistics(frames: Frames, stride: int, hours: np.ndarray, block: int =
                 warnings.simplefilter("ignore", RuntimeWarning)
                 shift = np.nan_to_num(np.nanmean(own, axis=(0, 2, 3)).astype(np.float64))
             d_sum = np.zeros((24, *x.shape[1:]), np.float64)
+            d_sq = np.zeros((24, *x.shape[1:]), np.float64)
             d_count = np.zeros((24, *x.shape[1:]), np.int64)
         c, s, q = _sums(own - shift[:, None, None].astype(np.float32))
         n_v, s_v, q_v = n_v + c, s_v + s, q_v + q
@@ -112,6 +114,7 @@ def grid_statistics(frames: Frames, stride: int, hours: np.ndarray, block: int =
             res = np.where(ok, res, 0.0)
             for hour in np.unique(h):
                 d_sum[hour] += res[h == hour].sum(axis=0, dtype=np.float64)
+                d_sq[hour] += np.square(res[h == hour], dtype=np.float64).sum(axis=0)
                 d_count[hour] += ok[h == hour].sum(axis=0)
     empty = [names[i] for i in np.flatnonzero(n_v == 0)]
     if empty:
@@ -121,5 +124,16 @@ def grid_statistics(frames: Frames, stride: int, hours: np.ndarray, block: int =
     with np.errstate(all="ignore"):
         res_mean = s_r / n_r
         res_std = np.sqrt(np.maximum(q_r / n_r - res_mean**2, 0.0))
-        diurnal = np.where(d_count > 0, d_sum / np.maximum(d_count, 1), 0.0) / res_std[:, None, None]
-    return {"mean": mean + shift, "std": std, "res_std": res_std, "diurnal": np.nan_to_num(diurnal).astype(np.float32)}
+        diurnal = np.where(d_count > 0, d_sum / np.maximum(d_count, 1), 0.0)  # (24, C, H, W), data units
+        # sum over hours of the squared deviations from each hour's mean, per cell
+        anomaly_var = (d_sq - d_sum * diurnal).sum(0) / np.maximum(d_count.sum(0), 1)
+        cell_scale = np.sqrt(np.maximum(anomaly_var, 0.0)) / res_std[:, None, None]
+        cell_scale = np.where(np.isfinite(cell_scale) & (cell_scale > 0), cell_scale, 1.0)
+        diurnal = diurnal / res_std[:, None, None]
+    return {
+        "mean": mean + shift,
+        "std": std,
+        "res_std": res_std,
+        "diurnal": np.nan_to_num(diurnal).astype(np.float32),
+        "cell_scale": cell_scale.astype(np.float32),
+    }

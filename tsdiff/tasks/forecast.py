@@ -46,6 +46,7 @@ __all__ = ["EnsembleForecaster", "parse_lead_times"]
 N_SCALARS = 4  # sin/cos of hour of day and of day of year of the valid time
 VALIDATION_Z = (-1.5, -0.75, 0.0, 0.75, 1.5)  # validation noise levels: exp(p_mean + p_std * z)
 VALIDATE_EVERY_EPOCHS = 2
+RESIDUALS = ("change", "anomaly")  # what the diffusion model draws: see EnsembleForecaster's docstring
 
 
 def parse_lead_times(lead_times, step: pd.Timedelta) -> list[pd.Timedelta]:
@@ -124,6 +125,10 @@ class EnsembleForecaster:
     sampler, sample_steps, s_churn, s_noise
                      the core sampler for each roll-out step: stochastic-churn Heun (GenCast: S_churn 2.5,
                      S_noise 1.05, 20 steps; here S_noise 1.1 for calibration and 10 steps, for CPUs)
+    residual         what the diffusion model draws: "change" (GenCast: the step change x(t + step) - x(t), per
+                     variable normalised) or "anomaly" (that change less its training mean at the hour of day, in
+                     units of each cell's spread about it: a draw of 0 is persistence + the diurnal mean, a
+                     standard normal draw the calibrated noise baseline, so the network learns what it adds)
     validation_period
                      e.g. "3D": hold out the last 3 days of the fit data, score the EMA weights on them every
                      2 epochs (the denoising loss at 5 fixed noise levels with fixed noise; MSE for the
@@ -163,6 +168,7 @@ class EnsembleForecaster:
         s_churn: float = 2.5,
         s_noise: float = 1.1,
         validation_period=None,
+        residual: str = "change",
         max_batch: int = 512,
         seed: int = 0,
         device: str | None = None,
@@ -180,6 +186,7 @@ class EnsembleForecaster:
         self.sigma_min, self.sigma_max, self.p_mean, self.p_std = sigma_min, sigma_max, p_mean, p_std
         self.sampler, self.sample_steps, self.s_churn, self.s_noise = sampler, sample_steps, s_churn, s_noise
         self.validation_period = validation_period
+        self.residual = residual
         self.max_batch, self.seed, self.device, self.progress = max_batch, seed, device, progress
         self.amp, self.compile = amp, compile
 
@@ -218,6 +225,13 @@ class EnsembleForecaster:
         diurnal = self.diurnal_.to(z_cur)[hours.long()]
         return torch.cat([torch.nan_to_num(z_cur), torch.nan_to_num(z_prev), mask, diurnal, static], dim=1)
 
+    def _anomaly(self, hours: torch.Tensor, like: torch.Tensor):
+        """(offset (N, C, H, W), scale (C, H, W)) with drawn = (change / res_std - offset) / scale, for changes
+        starting at ``hours`` (N,): 0 and 1 for residual="change"."""
+        if self.residual == "change":
+            return 0.0, 1.0
+        return self.diurnal_.to(like)[hours.long()], self.cell_scale_.to(like)
+
     # --- training -----------------------------------------------------------------------------------------------
     def fit(self, ds, static=None, checkpoint=None, resume: bool = False, callback=None) -> EnsembleForecaster:
         """Train on every (t - step, t, t + step) triple of ``ds`` (all of it is training data).
@@ -225,6 +239,8 @@ class EnsembleForecaster:
         static: optional Dataset/DataArray of (lat, lon) fields (orography, land-sea mask ...).
         ``ds`` may be lazy (``tsdiff.data.frames.open_grid``, dask): it is then read in time blocks for the
         statistics and a batch at a time for training, never loaded whole."""
+        if self.residual not in RESIDUALS:
+            raise ValueError(f"residual must be one of {RESIDUALS}, got {self.residual!r}")
         data, spec = check_grid(ds, self.variables, "fit data")
         step = grid_step(data, "fit data")
         self.step_ = pd.Timedelta(self.step) if self.step is not None else step
@@ -245,6 +261,7 @@ class EnsembleForecaster:
         self.mean_, self.std_, self.res_std_ = stats["mean"], stats["std"], stats["res_std"]
         # mean normalised step change per hour of day of its start (24, C, H, W); 0 where a cell has no data
         self.diurnal_ = torch.from_numpy(stats["diurnal"])
+        self.cell_scale_ = torch.from_numpy(stats["cell_scale"])
         self.static_ = torch.from_numpy(self._static(static, spec))
         self.periodic_lon_ = is_global(data[spec.lon].values)
         device = resolve_device(self.device)
@@ -278,7 +295,8 @@ class EnsembleForecaster:
 
         def loss_fn(net, batch, generator, sigma=None):
             before, now, after, hour, scalars = batch  # frames (B, C, H, W) at t - s, t, t + s with NaN
-            y = (after - now) / res_std  # the normalised residual to predict
+            offset, scale = self._anomaly(hour, now)
+            y = ((after - now) / res_std - offset) / scale  # the normalised residual to predict
             mask = torch.isfinite(y)
             side = self._side((now - mean) / std, (before - mean) / std, hour)
             condition = Condition(target_mask=mask, side=side, scalars=scalars)
@@ -405,7 +423,8 @@ class EnsembleForecaster:
                     side=self._side((cur - mean) / std, (before - mean) / std, now),
                     scalars=torch.from_numpy(time_scalars(valid)).to(device),
                 )
-                residual = self._draw(condition, cur.shape, generator)
+                offset, scale = self._anomaly(now, cur)
+                residual = self._draw(condition, cur.shape, generator) * scale + offset
                 cur, before = cur + residual * res_std, cur  # NaN cells stay NaN
                 if k in keep:
                     out[lo:hi, keep.index(k)] = cur.cpu().numpy()
@@ -454,6 +473,7 @@ class EnsembleForecaster:
             "res_std": self.res_std_.tolist(),
             "static": self.static_,
             "diurnal": self.diurnal_,
+            "cell_scale": self.cell_scale_,
             "periodic_lon": self.periodic_lon_,
         }
 
@@ -477,5 +497,6 @@ class EnsembleForecaster:
         self.res_std_ = np.asarray(state["res_std"])
         self.static_ = state["static"]
         self.diurnal_ = state["diurnal"]
+        self.cell_scale_ = state.get("cell_scale", torch.ones(self.diurnal_.shape[1:]))  # older checkpoints
         self.periodic_lon_ = bool(state["periodic_lon"])
         return self
