@@ -31,6 +31,7 @@ def _grid(t=60, seed=0, nan_cells=True):
     )
 
 
+@pytest.mark.filterwarnings("ignore:Mean of empty slice")  # the cells without data
 def test_blockwise_statistics_equal_the_in_memory_formulas():
     ds = _grid()
     data, spec = check_grid(ds)

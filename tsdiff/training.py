@@ -275,7 +275,15 @@ def _as_tensors(data) -> tuple[torch.Tensor, ...]:
 
 # what fixes a run's trajectory: a resume must keep them (the budget, epochs or time, may grow)
 _RESUME_KEEPS = (
-    "batch_size", "lr", "weight_decay", "adam_betas", "warmup_steps", "lr_decay", "grad_clip", "ema_decay", "seed"
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "adam_betas",
+    "warmup_steps",
+    "lr_decay",
+    "grad_clip",
+    "ema_decay",
+    "seed",
 )
 
 

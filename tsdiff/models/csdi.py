@@ -274,7 +274,10 @@ class ResidualLayer(nn.Module):
         time_part = F.linear(time_emb, self.side_time.weight, self.side_bias + self.mid_proj.bias)
         time_part = time_part.expand(b, l, -1)  # (B, L, 2C); time positions may be given once for the batch
         gated = cpu_fused.csdi_gate(
-            cpu_fused.linear(y_mm, self.mid_proj.weight), time_part, self.side_feature(feature_emb), cond_mask,
+            cpu_fused.linear(y_mm, self.mid_proj.weight),
+            time_part,
+            self.side_feature(feature_emb),
+            cond_mask,
             self.side_mask,
         )  # (B, K, L, C)
         return cpu_fused.residual_skip(cpu_fused.linear(gated, self.out_proj.weight), self.out_proj.bias, x, skip)
