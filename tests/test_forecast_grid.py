@@ -96,7 +96,7 @@ def test_learns_the_diurnal_cycle_and_drift():
         assert c < 0.6 * b, (v, c, b)
 
 
-def test_anomaly_residual_maps_draws_to_the_diurnal_mean_and_each_cells_spread(monkeypatch):
+def test_anomaly_residual_maps_draws_to_the_diurnal_mean_and_each_cells_spread(monkeypatch, tmp_path):
     """residual="anomaly": a draw of 0 is persistence + the diurnal mean change, a standard normal draw spreads
     each cell by its training spread about that mean (the calibrated noise baseline); "change": 0 is persistence."""
     ds = synthetic(n_hours=96, seed=3)
@@ -118,11 +118,13 @@ def test_anomaly_residual_maps_draws_to_the_diurnal_mean_and_each_cells_spread(m
     monkeypatch.setattr(anomaly, "_draw", normal)
     spread = anomaly.predict(ds, inits, ["1h"], members=400, seed=1)["Tair"].std("member").mean("time").values[0]
     tair = train["Tair"].values.astype(np.float64)
-    change, hours = tair[1:] - tair[:-1], train["time"].dt.hour.values[:-1]
-    expected = np.sqrt(np.mean((change - mean_by_hour(change, hours, hours)) ** 2, axis=0))
+    steps, hours = tair[1:] - tair[:-1], train["time"].dt.hour.values[:-1]
+    expected = np.sqrt(np.mean((steps - mean_by_hour(steps, hours, hours)) ** 2, axis=0))
     land = np.isfinite(spread)
     assert land.sum() == 6 * 7 - 4
     np.testing.assert_allclose(spread[land], expected[land], rtol=0.1)
+    loaded = EnsembleForecaster.load(anomaly.save(tmp_path / "anomaly.pt"))
+    assert loaded.residual == "anomaly" and torch.equal(loaded.cell_scale_, anomaly.cell_scale_)
     with pytest.raises(ValueError, match="residual must be one of"):
         EnsembleForecaster(residual="delta", **TINY).fit(train)
 
