@@ -97,13 +97,14 @@ def test_learns_the_diurnal_cycle_and_drift():
 
 
 def test_anomaly_residual_maps_draws_to_the_diurnal_mean_and_each_cells_spread(monkeypatch, tmp_path):
-    """residual="anomaly": a draw of 0 is persistence + the diurnal mean change, a standard normal draw spreads
-    each cell by its training spread about that mean (the calibrated noise baseline); "change": 0 is persistence."""
+    """residual="anomaly" (the default): a draw of 0 is persistence + the diurnal mean change, a standard normal
+    draw spreads each cell by its training spread about that mean (the calibrated noise baseline); "change": 0 is
+    persistence. A checkpoint written before the option existed loads as "change"."""
     ds = synthetic(n_hours=96, seed=3)
     train = ds.isel(time=slice(0, 72))
     inits = ds.time.values[74:90:5]
-    anomaly = EnsembleForecaster(epochs=1, residual="anomaly", **TINY).fit(train)
-    change = EnsembleForecaster(epochs=1, **TINY).fit(train)
+    anomaly = EnsembleForecaster(epochs=1, **TINY).fit(train)
+    change = EnsembleForecaster(epochs=1, residual="change", **TINY).fit(train)
     zeros = lambda condition, shape, generator: torch.zeros(shape)  # noqa: E731
     monkeypatch.setattr(anomaly, "_draw", zeros)
     monkeypatch.setattr(change, "_draw", zeros)
@@ -125,6 +126,11 @@ def test_anomaly_residual_maps_draws_to_the_diurnal_mean_and_each_cells_spread(m
     np.testing.assert_allclose(spread[land], expected[land], rtol=0.1)
     loaded = EnsembleForecaster.load(anomaly.save(tmp_path / "anomaly.pt"))
     assert loaded.residual == "anomaly" and torch.equal(loaded.cell_scale_, anomaly.cell_scale_)
+    state = torch.load(change.save(tmp_path / "change.pt"), weights_only=True)
+    del state["params"]["residual"], state["cell_scale"]
+    torch.save(state, tmp_path / "older.pt")
+    older = EnsembleForecaster.load(tmp_path / "older.pt")
+    assert older.residual == "change" and torch.equal(older.cell_scale_, torch.ones_like(change.cell_scale_))
     with pytest.raises(ValueError, match="residual must be one of"):
         EnsembleForecaster(residual="delta", **TINY).fit(train)
 

@@ -6,11 +6,13 @@
     ens.to_netcdf("ens.nc")                                  # dims (time, member, lead_time, lat, lon)
 
 The model learns p(x(t + step) - x(t) | x(t), x(t - step), masks, static fields, hour of day, day of year): the
-target is the one-step residual, normalised per channel by its standard deviation; inputs are normalised per
-channel; NaN cells (no data) enter as zeros with a mask channel and are left out of the loss. One more input block
-is the training period's mean residual for the hour of day of x(t) (per channel and cell: the diurnal cycle that
-"persistence + diurnal" uses), so that the network learns the departure from it rather than the cycle itself
-from a few weeks of data. The noise levels and
+target is the one-step residual less its training mean at the hour of day, in units of each cell's training
+spread about that mean (``residual="anomaly"``: a draw of 0 is "persistence + diurnal", a standard normal draw the
+calibrated noise baseline; ``residual="change"`` draws the step change normalised per channel, as GenCast); inputs
+are normalised per channel; NaN cells (no data) enter as zeros with a mask channel and are left out of the loss.
+One more input block is the training period's mean residual for the hour of day of x(t) (per channel and cell: the
+diurnal cycle), so that the network learns the departure from it rather than the cycle itself from a few weeks of
+data. The noise levels and
 network preconditioning are EDM's with sigma_data = 1 (Karras et al. 2022), which in tsdiff's variance-preserving
 terms is v-prediction with uniform weighting on a Karras schedule and log-normal training noise levels. Forecasts
 roll out autoregressively, all members and init times in one batch, each step drawn by the core's stochastic-churn
@@ -125,10 +127,10 @@ class EnsembleForecaster:
     sampler, sample_steps, s_churn, s_noise
                      the core sampler for each roll-out step: stochastic-churn Heun (GenCast: S_churn 2.5,
                      S_noise 1.05, 20 steps; here S_noise 1.1 for calibration and 10 steps, for CPUs)
-    residual         what the diffusion model draws: "change" (GenCast: the step change x(t + step) - x(t), per
-                     variable normalised) or "anomaly" (that change less its training mean at the hour of day, in
-                     units of each cell's spread about it: a draw of 0 is persistence + the diurnal mean, a
-                     standard normal draw the calibrated noise baseline, so the network learns what it adds)
+    residual         what the diffusion model draws: "anomaly" (the step change x(t + step) - x(t) less its
+                     training mean at the hour of day, in units of each cell's spread about it: a draw of 0 is
+                     persistence + the diurnal mean, a standard normal draw the calibrated noise baseline, so the
+                     network learns what it adds) or "change" (GenCast: the step change, per variable normalised)
     validation_period
                      e.g. "3D": hold out the last 3 days of the fit data, score the EMA weights on them every
                      2 epochs (the denoising loss at 5 fixed noise levels with fixed noise; MSE for the
@@ -168,7 +170,7 @@ class EnsembleForecaster:
         s_churn: float = 2.5,
         s_noise: float = 1.1,
         validation_period=None,
-        residual: str = "change",
+        residual: str = "anomaly",
         max_batch: int = 512,
         seed: int = 0,
         device: str | None = None,
@@ -488,6 +490,8 @@ class EnsembleForecaster:
         state = load_checkpoint(path, required=("model", "model_kind", "grid", "params", "mean", "res_std"))
         if state.get("task") != "grid_forecast":
             raise CheckpointError(f"{path} holds a {state.get('task')!r} model, not a gridded forecaster")
+        if isinstance(state["params"], dict) and "residual" not in state["params"]:  # written before the option
+            state = {**state, "params": {**state["params"], "residual": "change"}}
         self = restore_params(cls, state, overrides, path)
         self.model_ = load_model(state, path).to(resolve_device(self.device))
         self.schedule_ = Schedule.from_dict(state["schedule"])
