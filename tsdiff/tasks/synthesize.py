@@ -66,7 +66,8 @@ class Synthesizer:
     sampler, sample_steps the core sampler and its number of steps (DPM-Solver++(2M), 50: on Stocks it keeps the
                           windows' day-to-day variation as DDIM with 200 steps does, in a quarter of the time;
                           DDIM 50 smooths them, benchmarks/NOTES.md#sampler-steps-and-noise)
-    resample              RePaint repeats per step when sampling with a prefix or observed points
+    resample              RePaint repeats per step when sampling with a prefix or observed points (with repeats,
+                          DPM-Solver++(2M) restarts its history at each step and acts as DDIM)
     clip_denoised         clip the sampler's x0 estimates to the training range ([-1, 1] after scaling)
     max_batch             windows sent to the model at once when sampling
     amp, compile          fast path (``tsdiff.accel``): bf16 autocast for training and sampling (True: on CUDA
