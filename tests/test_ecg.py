@@ -154,6 +154,25 @@ def test_cli_synthesizes_labelled_beats(tmp_path, beat_record):
     assert list(table.columns) == ["sample", "step", "MLII", "V5", "label"] and len(table) == 6 * 64
 
 
+def test_cli_synthesizes_rhythm_strips_with_time_patches(tmp_path, beat_record, capsys):
+    import yaml
+
+    from tsdiff.cli import main
+
+    record, _, _ = beat_record
+    tiny = dict(width=32, depth=1, heads=2, max_steps=20, batch_size=8, n_diffusion_steps=50, sample_steps=5)
+    data = {"dataset": "ecg_strips", "path": str(record), "seconds": 3.0, "rate": 50, "stride": 1.0}
+    config = {"task": "windows", "data": data, "model": {**tiny, "time_patch": 4}}  # 150 steps: 38 tokens, padded
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = ["synthesize", "--config", str(path), "--n", "3"]
+    assert main([*args, "--out", str(tmp_path / "strips.npy"), "--save", str(tmp_path / "m.pt")]) == 0
+    assert np.load(tmp_path / "strips.npy").shape == (3, 150, 2)
+    path.write_text(yaml.safe_dump({**config, "data": {**data, "seconds": 2.0}}))
+    assert main([*args, "--out", str(tmp_path / "s2.npy"), "--model", str(tmp_path / "m.pt")]) == 1
+    assert "windows of 150 steps; the config's ECG windows have 100" in capsys.readouterr().err
+
+
 def test_overlapping_windows_and_their_heart_rate(beat_record):
     pytest.importorskip("neurokit2")
     from tsdiff.metrics.synthesis import heart_rates

@@ -266,6 +266,35 @@ def test_synthesizer_csdi_backbone_and_missing_training_values():
     assert out[:, 3, 0].tolist() == [0.5, -0.5] and np.isfinite(out).all()
 
 
+def test_time_patches_fold_steps_into_tokens_and_learn_the_shape(tmp_path):
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(-1.0, 1.0, 10)[None, :, None] * np.array([1.0, -1.0])  # (1, 10, 2): up and down
+    real = ramp + 0.05 * rng.normal(size=(200, 10, 2))
+    options = {**TINY, "max_steps": 300, "sample_steps": 10}
+    synth = Synthesizer(seq_len=10, time_patch=4, progress=False, **options)
+    x = torch.arange(2 * 2 * 10, dtype=torch.float32).reshape(2, 2, 10)
+    field = synth._field(x)  # 10 steps padded to 12: 3 tokens of 2 x 4 channels
+    assert field.shape == (2, 8, 1, 3) and (field[:, [2, 3, 6, 7], 0, 2] == 0).all()
+    torch.testing.assert_close(synth._unfield(field, 10), x)
+    assert not synth._field(torch.ones(1, 2, 10, dtype=torch.bool))[:, [2, 3, 6, 7], 0, 2].any()  # padding: no loss
+
+    synth.fit(real)
+    assert synth.model_.config.in_channels == 8
+    fake = synth.sample(50, seed=1)
+    assert fake.shape == (50, 10, 2)
+    assert np.corrcoef(fake.mean(0).ravel(), ramp[0].ravel())[0, 1] > 0.9  # steps come back in their places
+    prefix = real[:3, :5]
+    np.testing.assert_array_equal(synth.sample(3, prefix=prefix)[:, :5], prefix)
+    again = Synthesizer.load(synth.save(tmp_path / "p.pt"))
+    assert again.time_patch == 4
+    np.testing.assert_array_equal(again.sample(4, seed=2), synth.sample(4, seed=2))
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match="time_patch"):
+            Synthesizer(seq_len=10, time_patch=bad, progress=False, **TINY).fit(real)
+    with pytest.raises(ValueError, match="time_patch"):
+        Synthesizer(seq_len=10, backbone="csdi", time_patch=2, progress=False, **TINY).fit(real)
+
+
 def test_class_conditional_synthesizer_learns_the_classes():
     rng = np.random.default_rng(0)
     labels = np.array(["up", "down"] * 100)

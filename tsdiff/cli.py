@@ -252,8 +252,8 @@ def _synthesize(args) -> int:
 
 
 def _synthesize_windows(config: dict, args) -> int:
-    """Fit a Synthesizer on the windows of a table or on ECG beats (or load one) and write ``n`` synthetic windows
-    (with their class labels for beats) and plots."""
+    """Fit a Synthesizer on the windows of a table, on ECG beats or on ECG rhythm strips (or load one) and write
+    ``n`` synthetic windows (with their class labels for beats) and plots."""
     import numpy as np
     import pandas as pd
 
@@ -277,6 +277,11 @@ def _synthesize_windows(config: dict, args) -> int:
         beats = load_beats(path, **data)
         fit_input, labels, names = beats.beats, beats.labels, beats.leads
         params["seq_len"] = beats.beats.shape[1]
+    elif dataset == "ecg_strips":
+        from .data.ecg import ecg_windows
+
+        fit_input, names = ecg_windows(path, **data)  # (N, seconds * rate, K) rhythm strips
+        params["seq_len"] = fit_input.shape[1]
     elif dataset in ("stocks", "table"):
         if dataset == "stocks":
             from .data.stocks import load_stocks
@@ -296,7 +301,7 @@ def _synthesize_windows(config: dict, args) -> int:
                 table = table[list(columns)]
         fit_input, names = table, [str(c) for c in table.columns]
     else:
-        raise ValueError(f"{args.config}: unknown dataset {dataset!r}; expected stocks, ecg_beats or table")
+        raise ValueError(f"{args.config}: unknown dataset {dataset!r}; expected stocks, ecg_beats, ecg_strips or table")
     if args.model:
         synth = Synthesizer.load(args.model)
         fitted = [str(c) for c in synth.columns_] if synth.columns_ else None
@@ -305,9 +310,10 @@ def _synthesize_windows(config: dict, args) -> int:
                 f"{args.model} was fitted on {synth.n_features_in_} features {fitted or ''}; "
                 f"the config's data has {len(names)}: {names}"
             )
-        if dataset == "ecg_beats" and synth.seq_len_ != params["seq_len"]:
+        if dataset.startswith("ecg_") and synth.seq_len_ != params["seq_len"]:
             raise ValueError(
-                f"{args.model} makes windows of {synth.seq_len_} steps; the beats have {params['seq_len']}"
+                f"{args.model} makes windows of {synth.seq_len_} steps; the config's ECG windows have "
+                f"{params['seq_len']}"
             )
     else:
         params.update(config.get("model") or {})
