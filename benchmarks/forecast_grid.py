@@ -5,6 +5,8 @@
                                                                         # a model with a 3-hour step
     python benchmarks/forecast_grid.py --coarsen 2 --flip-lat --variables Tair Wind Qair --tag other
                                                                         # the same defaults on a 1-degree grid
+    python benchmarks/forecast_grid.py --model wfde5_ensemble.pt --members 50 --no-deterministic --tag m50
+                                                                        # a saved ensemble model, 50 members
 
 Protocol (../shared/REFERENCE.md): train on 1-24 January, forecast from inits every 6 h over 25-31 January (only
 inits whose longest lead lies inside the data), score against the data at the valid time over land cells with
@@ -40,7 +42,7 @@ PAPER = {  # ../shared/REFERENCE.md, "Development-set baselines" (26 inits; MAE 
 }
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shared = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wfde5_gb_2017_01"
     p.add_argument("--data", default=str(shared))
@@ -57,9 +59,11 @@ def main():
     p.add_argument("--coarsen", type=int, default=1, help="average k x k cells (another resolution)")
     p.add_argument("--flip-lat", action="store_true", help="reverse the latitude axis (descending latitudes)")
     p.add_argument("--no-deterministic", action="store_true", help="skip the deterministic DiT row")
+    p.add_argument("--model", default=None, help="a saved EnsembleForecaster to score instead of training one")
+    p.add_argument("--deterministic-model", default=None, help="a saved deterministic DiT, likewise")
     p.add_argument("--tag", default="wfde5")
     p.add_argument("--out", default="benchmarks/results/forecast_grid")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -90,6 +94,16 @@ def main():
         forecasts[name] = (forecast, truth)
         print(table.to_string(index=False), flush=True)
 
+    kinds = [("tsdiff DiT ensemble", True, args.model)]
+    kinds += [] if args.no_deterministic else [("deterministic DiT", False, args.deterministic_model)]
+    sampling = {k: options[k] for k in ("sampler", "sample_steps") if k in options}
+    saved = {}  # only --sampler / --steps apply to a saved model; its train s is reported as 0
+    for name, probabilistic, path in kinds:
+        if path:
+            saved[name] = EnsembleForecaster.load(path, **sampling)
+            if saved[name].probabilistic != probabilistic:
+                raise SystemExit(f"{path} is {'not ' if probabilistic else ''}a probabilistic model")
+
     for name, fn in GRID_BASELINES.items():
         start = time.perf_counter()
         if name == "persistence":
@@ -100,13 +114,15 @@ def main():
             fc = fn(train, ds, inits, leads)
         score(name, fc, 0.0, time.perf_counter() - start)
 
-    kinds = [("tsdiff DiT ensemble", True)] + ([] if args.no_deterministic else [("deterministic DiT", False)])
-    for name, probabilistic in kinds:
-        model = EnsembleForecaster(probabilistic=probabilistic, **options)
-        start = time.perf_counter()
-        model.fit(train)
-        train_s = time.perf_counter() - start
-        model.save(out / f"{args.tag}_{'ensemble' if probabilistic else 'deterministic'}.pt")
+    for name, probabilistic, _ in kinds:
+        if name in saved:
+            model, train_s = saved[name], 0.0
+        else:
+            model = EnsembleForecaster(probabilistic=probabilistic, **options)
+            start = time.perf_counter()
+            model.fit(train)
+            train_s = time.perf_counter() - start
+            model.save(out / f"{args.tag}_{'ensemble' if probabilistic else 'deterministic'}.pt")
         start = time.perf_counter()
         fc = model.predict(ds, inits, leads, members=args.members, seed=0)
         predict_s = time.perf_counter() - start
