@@ -83,7 +83,7 @@ def main(argv=None):
 
     chosen = {"epochs": args.epochs, "step": args.step, "sampler": args.sampler, "sample_steps": args.steps}
     options = {k: v for k, v in chosen.items() if v is not None} | json.loads(args.options)
-    rows, forecasts, timings = [], {}, []
+    rows, forecasts = [], {}
 
     def score(name, forecast, train_s, predict_s):
         truth = verifying_truth(forecast, ds)
@@ -126,7 +126,6 @@ def main(argv=None):
         start = time.perf_counter()
         fc = model.predict(ds, inits, leads, members=args.members, seed=0)
         predict_s = time.perf_counter() - start
-        timings.append((name, train_s, predict_s))
         fc.to_netcdf(out / f"{args.tag}_{'ensemble' if probabilistic else 'deterministic'}.nc")
         score(name, fc, train_s, predict_s)
 
