@@ -3,7 +3,8 @@
     python benchmarks/synthesis.py                      # Stocks (TimeGAN / Diffusion-TS protocol), 5 runs
     python benchmarks/synthesis.py --dataset sp500      # other daily prices, same defaults (the `prices` extra)
     python benchmarks/synthesis.py --dataset ecg        # MIT-BIH record 100 beats (needs the `ecg` extra)
-    python benchmarks/synthesis.py --dataset ecg-rhythm --time-patch 5  # 3 s strips of record 100, heart rates
+    python benchmarks/synthesis.py --dataset ecg-rhythm --time-patch 5 --log-snr-shift 2.773  # 3 s strips of
+                                                        # record 100 (configs/ecg_rhythm.yaml), heart rates
     python benchmarks/synthesis.py --dataset ptb        # 12-lead 2.5 s windows of the PTB record s0010_re
     python benchmarks/synthesis.py --model synth.pt     # score a saved Synthesizer instead of training one
 
@@ -116,13 +117,19 @@ def generate(args, real: np.ndarray, notes: dict, labels=None, what: str = "wind
     if args.model:
         synth = Synthesizer.load(args.model, progress=False, **sampling)
     else:
-        chosen = {"max_steps": args.max_steps, "scaling": args.scaling, "time_patch": args.time_patch}
+        chosen = {
+            "max_steps": args.max_steps,
+            "scaling": args.scaling,
+            "time_patch": args.time_patch,
+            "log_snr_shift": args.log_snr_shift,
+        }
         options = {k: v for k, v in chosen.items() if v}
         synth = Synthesizer(seed=args.seed, **defaults, **options, **sampling)
         start = time.perf_counter()
         synth.fit(real, labels=labels)
-        tokens = f", {synth.time_patch} steps per token" if synth.time_patch > 1 else ""
-        notes["tsdiff training"] = f"{time.perf_counter() - start:.0f} s ({synth.max_steps} steps{tokens}, 2-core CPU)"
+        extra = f", {synth.time_patch} steps per token" if synth.time_patch > 1 else ""
+        extra += f", log-SNR shift {synth.log_snr_shift:+g}" if synth.log_snr_shift else ""
+        notes["tsdiff training"] = f"{time.perf_counter() - start:.0f} s ({synth.max_steps} steps{extra}, 2-core CPU)"
         if args.save:
             synth.save(args.save)
     start = time.perf_counter()
@@ -259,6 +266,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sample-steps", type=int, help="tsdiff's sampler steps (default: the Synthesizer's)")
     p.add_argument("--scaling", choices=["minmax", "quantile"], help="the Synthesizer's scaling (default: its own)")
     p.add_argument("--time-patch", type=int, help="the Synthesizer's time steps per token (default: its own)")
+    p.add_argument("--log-snr-shift", type=float, help="the Synthesizer's schedule shift (default: its own)")
     p.add_argument("--model", help="a saved Synthesizer to score instead of training one")
     p.add_argument("--save", help="save the trained Synthesizer here")
     p.add_argument("--seed", type=int, default=0)

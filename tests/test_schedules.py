@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tsdiff.core import Schedule, get_schedule, karras_sigmas
+from tsdiff.core import Schedule, get_schedule, karras_sigmas, shift_log_snr
 
 
 @pytest.mark.parametrize("name", ["linear", "cosine", "quadratic", "sigmoid", "karras"])
@@ -96,3 +96,23 @@ def test_schedule_dict_round_trip():
     s2 = Schedule.from_dict(s.to_dict())
     torch.testing.assert_close(s2.alpha_bar, s.alpha_bar)
     assert s2.name == "cosine"
+
+
+def test_log_snr_shift_is_input_scaling():
+    base = get_schedule("cosine", 200)
+    b = 2.0
+    shifted = get_schedule("cosine", 200, log_snr_shift=2 * math.log(b))
+    # the data scaled by b meet SNR b^2 alpha_bar / (1 - alpha_bar) at every step (Chen 2023)
+    torch.testing.assert_close(shifted.snr, b**2 * base.snr)
+    assert (shifted.alpha_bar > base.alpha_bar).all() and shifted.n_steps == 200
+    # so x_t of the scaled data, divided by its standard deviation, is x_t of the shifted schedule in law
+    x0 = torch.tensor([0.7], dtype=torch.float64)
+    t = 120
+    ab, ab2 = base.alpha_bar[t], shifted.alpha_bar[t]
+    scale = (b**2 * ab + 1 - ab).sqrt()
+    torch.testing.assert_close((ab.sqrt() * b * x0) / scale, ab2.sqrt() * x0)
+    torch.testing.assert_close((1 - ab).sqrt() / scale, (1 - ab2).sqrt())
+    assert shift_log_snr(base, 0.0) is base
+    torch.testing.assert_close(shift_log_snr(shifted, -2 * math.log(b)).alpha_bar, base.alpha_bar)
+    with pytest.raises(ValueError, match="shift must be finite"):
+        get_schedule("cosine", 10, log_snr_shift=float("inf"))

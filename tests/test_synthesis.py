@@ -212,6 +212,11 @@ def test_synthesizer_numpy_in_numpy_out_and_save_load(tmp_path):
     np.testing.assert_array_equal(again.sample(7, seed=3), fake)
     free = Synthesizer.load(path, clip_denoised=False, sampler="heun", sample_steps=3).sample(7, seed=3)
     assert np.isfinite(free).all() and not np.array_equal(free, fake)
+    shifted = Synthesizer(seq_len=12, progress=False, log_snr_shift=1.4, **TINY).fit(real)
+    torch.testing.assert_close(shifted.schedule_.log_snr, synth.schedule_.log_snr + 1.4)
+    again = Synthesizer.load(shifted.save(tmp_path / "shifted.pt"))
+    assert again.log_snr_shift == 1.4
+    torch.testing.assert_close(again.schedule_.alpha_bar, shifted.schedule_.alpha_bar)
 
 
 def test_quantile_scaling_spreads_a_heavy_tail_and_inverts(tmp_path):
@@ -333,6 +338,11 @@ def test_synthesizer_bad_input(tmp_path):
     with pytest.raises(ValueError, match="one per window"):
         synth.fit(real * 1000, labels=["a", "b"])
     assert np.array_equal(synth.low_, low) and synth.classes_ is None  # a failed fit leaves the fitted model as is
+    with pytest.raises(ValueError, match="shift must be finite"):
+        synth.log_snr_shift = float("nan")
+        synth.fit(real * 1000)
+    assert np.array_equal(synth.low_, low)
+    synth.log_snr_shift = 0.0
     with pytest.raises(ValueError, match="guidance_scale given without labels"):
         synth.sample(2, guidance_scale=3.0)
     for n in (0, -3):

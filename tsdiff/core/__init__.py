@@ -10,7 +10,7 @@ from .losses import denoising_loss, loss_weight, masked_mse
 from .parameterization import PARAMETERIZATIONS, convert, from_x0_eps, to_x0_eps
 from .sample import ddim_invert, default_steps, sample
 from .samplers import NFE_PER_STEP, SAMPLERS
-from .schedules import Schedule, get_schedule, karras_sigmas
+from .schedules import Schedule, get_schedule, karras_sigmas, shift_log_snr
 
 __all__ = [
     "NULL_LABEL",
@@ -39,4 +39,5 @@ __all__ = [
     "Schedule",
     "get_schedule",
     "karras_sigmas",
+    "shift_log_snr",
 ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Schedule", "get_schedule", "karras_sigmas", "SCHEDULES"]
+__all__ = ["Schedule", "get_schedule", "shift_log_snr", "karras_sigmas", "SCHEDULES"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,13 +203,26 @@ def _karras(n_steps, sigma_min=0.002, sigma_max=80.0, rho=7.0):
 SCHEDULES = {"linear": _linear, "quadratic": _quadratic, "cosine": _cosine, "sigmoid": _sigmoid, "karras": _karras}
 
 
-def get_schedule(name: str, n_steps: int = 1000, **options) -> Schedule:
+def shift_log_snr(schedule: Schedule, shift: float) -> Schedule:
+    """``schedule`` with its log SNR moved by ``shift`` at every step: alpha_bar' = sigmoid(log_snr + shift).
+    A shift of 2 log(b) gives the signal-to-noise ratios the model would meet with its data scaled by b ("input
+    scaling", Chen 2023; the shifted schedules of Hoogeboom et al. 2023): negative shifts spend more of the
+    training on heavy noise, positive ones on light noise."""
+    if not math.isfinite(shift):
+        raise ValueError(f"shift_log_snr: shift must be finite, got {shift!r}")
+    if shift == 0:
+        return schedule
+    return Schedule(torch.sigmoid(schedule.log_snr + shift), name=f"{schedule.name}, log-SNR {shift:+.3g}")
+
+
+def get_schedule(name: str, n_steps: int = 1000, log_snr_shift: float = 0.0, **options) -> Schedule:
     """A named schedule with ``n_steps`` training steps; ``options`` are the schedule's own parameters
     (``beta_start``/``beta_end`` for linear and quadratic, ``s`` for cosine, ``start``/``end``/``tau`` for sigmoid,
-    ``sigma_min``/``sigma_max``/``rho`` for karras; "edm" is an alias of "karras")."""
+    ``sigma_min``/``sigma_max``/``rho`` for karras; "edm" is an alias of "karras"); ``log_snr_shift`` moves its
+    log SNR (``shift_log_snr``)."""
     key = "karras" if name == "edm" else name
     if key not in SCHEDULES:
         raise ValueError(f"get_schedule: unknown schedule {name!r}; expected one of {sorted(SCHEDULES)} or 'edm'")
     if not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"get_schedule: n_steps must be a positive int, got {n_steps!r}")
-    return SCHEDULES[key](n_steps, **options)
+    return shift_log_snr(SCHEDULES[key](n_steps, **options), float(log_snr_shift))
