@@ -59,11 +59,14 @@ def score_all(real: np.ndarray, generated: dict, runs: int, seed: int = 0, log=p
         start = time.perf_counter()
         encoder = M.train_ts2vec(real, seed=seed + r)
         fifth = max(5, len(real) // 5)
-        for name, (ref, x) in sets.items():
+        seeds = [seed + r] * len(sets)  # the GRUs of every generator trained side by side, each as alone
+        discriminative = M.discriminative_scores(sets.values(), seeds=seeds)
+        train_on = [real if name.startswith("real") else x for name, (_, x) in sets.items()]  # floor: train on real
+        predictive = M.predictive_scores([(real, x) for x in train_on], seeds=seeds)
+        for i, (name, (ref, x)) in enumerate(sets.items()):
             out = raw[name]
-            out["discriminative"].append(M.discriminative_score(ref, x, seed=seed + r))
-            train_on = real if name.startswith("real") else x  # the floor: train on real, test on real
-            out["predictive"].append(M.predictive_score(real, train_on, seed=seed + r))
+            out["discriminative"].append(discriminative[i])
+            out["predictive"].append(predictive[i])
             out["context-FID"].append(M.context_fid(ref, x, encoder=encoder))
             pick = np.random.default_rng(seed + r)
             out["correlational"].append(

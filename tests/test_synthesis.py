@@ -52,6 +52,24 @@ def test_predictive_score_is_lower_when_trained_on_data_like_the_real():
         M.predictive_score(a[..., :1], b[..., :1], iterations=1)
 
 
+def test_scores_trained_side_by_side_equal_each_alone():
+    real = unit(ar1_windows(n=60, k=4, seed=0))
+    others = [unit(ar1_windows(n=n, k=4, phi=phi, seed=s)) for n, phi, s in [(40, 0.8, 1), (90, 0.2, 2)]]
+    pairs = [(real[:30], real[30:]), *((real, x) for x in others)]  # sets of different sizes
+    seeds = [0, 1, 1]
+    together = M.discriminative_scores(pairs, iterations=15, batch_size=16, seeds=seeds)
+    alone = [M.discriminative_score(a, b, iterations=15, batch_size=16, seed=s) for (a, b), s in zip(pairs, seeds)]
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+    together = M.predictive_scores(pairs, iterations=15, batch_size=16, seeds=seeds)
+    alone = [M.predictive_score(a, b, iterations=15, batch_size=16, seed=s) for (a, b), s in zip(pairs, seeds)]
+    np.testing.assert_allclose(together, alone, rtol=1e-5)
+    assert len(set(np.round(together, 6))) == 3  # three models, not one copied
+    with pytest.raises(ValueError, match="one seed per pair"):
+        M.predictive_scores(pairs, iterations=1, seeds=[0])
+    with pytest.raises(ValueError, match="one length and width"):
+        M.discriminative_scores([(real, real), (real[:, :5], real[:, :5])], iterations=1)
+
+
 def test_frechet_distance_matches_the_gaussian_closed_form():
     rng = np.random.default_rng(0)
     a = rng.normal(0.0, 1.0, size=(200_000, 1))

@@ -6,7 +6,8 @@ to the real data). ``repeated`` runs a score over seeds and reports the mean and
 interval, as Diffusion-TS reports them.
 
 - ``discriminative_score``: |accuracy - 0.5| of a post-hoc GRU classifier (hidden = K/2, final state -> logit)
-  trained 2000 iterations (batch 128 real + 128 synthetic, Adam) on 80% of each set, tested on the other 20%
+  trained 2000 iterations (batches of 128 real + 128 synthetic drawn with replacement, Adam) on 80% of each set,
+  tested on the other 20%
   (Yoon et al. 2019, TimeGAN).
 - ``predictive_score``: a GRU (hidden = K/2) trained on synthetic windows to predict the last feature one step
   ahead from the other features, 5000 iterations, L1 loss; its mean absolute error on every real window
@@ -17,6 +18,8 @@ interval, as Diffusion-TS reports them.
   triangle, each set standardised over windows and time), divided by 10 (Diffusion-TS).
 - ``marginal_distances``: per-feature Wasserstein-1 and Kolmogorov-Smirnov distances of all values.
 - ``autocorrelation_error``: mean absolute difference of the per-feature autocorrelation at lags 1..max_lag.
+- ``discriminative_scores`` / ``predictive_scores``: the same for several (real, synthetic) pairs, their GRUs
+  trained side by side (one block-diagonal GRU), each pair scoring what it scores alone with its seed.
 - ``heart_rates``: for ECG windows, the heart rate of each window from the R peaks neurokit2 finds (the `ecg`
   extra): generated rhythm strips are plausible when their rates lie in the range of the real ones.
 
@@ -34,7 +37,9 @@ from torch import nn
 
 __all__ = [
     "discriminative_score",
+    "discriminative_scores",
     "predictive_score",
+    "predictive_scores",
     "TS2VecEncoder",
     "train_ts2vec",
     "context_fid",
@@ -60,74 +65,134 @@ def _check(real, synth) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(real), torch.from_numpy(synth)
 
 
-class _GRUHead(nn.Module):
-    """GRU over time -> linear head, on the final state (one output) or on every step."""
+class _GRUHeads(nn.Module):
+    """G independent one-layer GRUs (hidden H each) with linear heads, run as one ``nn.GRU`` of G*H units whose
+    weights are block-diagonal: zero between models at the start and kept zero (their gradients are masked, and
+    Adam leaves a parameter whose gradients are all zero where it is). A small GRU's cost is per-step overhead,
+    not arithmetic, so G scores train side by side in about the time of two. Model g's weights are drawn from
+    ``generators[g]`` (nn.GRU's uniform(-1/sqrt(H), 1/sqrt(H)); the head's as nn.Linear's), so its score does not
+    depend on the models beside it. Models are stacked in front: (G, B, L, K) in."""
 
-    def __init__(self, k_in: int, hidden: int, per_step: bool):
+    def __init__(self, generators: list[torch.Generator], k_in: int, hidden: int, per_step: bool):
         super().__init__()
-        self.gru = nn.GRU(k_in, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 1)
-        self.per_step = per_step
+        g_count, h = len(generators), hidden
+        self.gru = nn.GRU(g_count * k_in, g_count * h, batch_first=True)
+        self.head_w, self.head_b = nn.Parameter(torch.empty(g_count, h)), nn.Parameter(torch.empty(g_count))
+        self.per_step, self.hidden = per_step, h
+        masks = {
+            "weight_ih_l0": torch.block_diag(*[torch.ones(h, k_in)] * g_count).repeat(3, 1),  # (3GH, GK), gates r z n
+            "weight_hh_l0": torch.block_diag(*[torch.ones(h, h)] * g_count).repeat(3, 1),  # (3GH, GH)
+        }
+        params = dict(self.gru.named_parameters())
+        with torch.no_grad():
+            for g, gen in enumerate(generators):
+                rows = (torch.arange(3)[:, None] * g_count * h + g * h + torch.arange(h)).reshape(-1)  # (3H,)
+                uniform = lambda *shape: (torch.rand(shape, generator=gen) * 2 - 1) * h**-0.5  # noqa: E731
+                params["weight_ih_l0"][rows] = 0.0
+                params["weight_ih_l0"][rows, g * k_in : (g + 1) * k_in] = uniform(3 * h, k_in)
+                params["weight_hh_l0"][rows] = 0.0
+                params["weight_hh_l0"][rows, g * h : (g + 1) * h] = uniform(3 * h, h)
+                params["bias_ih_l0"][rows], params["bias_hh_l0"][rows] = uniform(3 * h), uniform(3 * h)
+                self.head_w[g], self.head_b[g] = uniform(h), uniform()
+        for name, mask in masks.items():
+            params[name].register_hook(lambda grad, mask=mask: grad * mask)
 
-    def forward(self, x):  # (B, L, K) -> (B,) logits or (B, L) outputs
-        out, last = self.gru(x)
-        return self.head(out).squeeze(-1) if self.per_step else self.head(last[-1]).squeeze(-1)
+    def forward(self, x):  # (G, B, L, K) -> (G, B) logits or (G, B, L) outputs
+        g_count, b, length, k = x.shape
+        out, last = self.gru(x.permute(1, 2, 0, 3).reshape(b, length, g_count * k))  # (B, L, G*H), (1, B, G*H)
+        if self.per_step:
+            out = out.view(b, length, g_count, self.hidden)
+            return torch.einsum("blgh,gh->gbl", out, self.head_w) + self.head_b[:, None, None]
+        return torch.einsum("bgh,gh->gb", last[0].view(b, g_count, self.hidden), self.head_w) + self.head_b[:, None]
 
 
-def _batch(x: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
-    return x[torch.randint(len(x), (min(size, len(x)),), generator=g)]
+def _pairs(pairs, seeds) -> tuple[list, list[torch.Generator]]:
+    pairs = [_check(real, synth) for real, synth in pairs]
+    if not pairs or len({p.shape[1:] for pair in pairs for p in pair}) != 1:
+        raise ValueError("give at least one (real, synthetic) pair, all of windows of one length and width")
+    seeds = [0] * len(pairs) if seeds is None else list(seeds)
+    if len(seeds) != len(pairs):
+        raise ValueError(f"one seed per pair: {len(pairs)} pairs, {len(seeds)} seeds")
+    return pairs, [torch.Generator().manual_seed(int(s)) for s in seeds]
 
 
-def discriminative_score(real, synth, *, iterations: int = 2000, batch_size: int = 128, seed: int = 0) -> float:
-    """|held-out accuracy - 0.5| of a GRU classifier of real against synthetic (TimeGAN's protocol)."""
-    real, synth = _check(real, synth)
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+def _batch(sets: list[torch.Tensor], size: int, generators: list[torch.Generator]) -> torch.Tensor:
+    """One batch of ``size`` windows drawn with replacement from each set, each by its own generator -> (G, B, L, K)."""
+    return torch.stack([x[torch.randint(len(x), (size,), generator=g)] for x, g in zip(sets, generators)])
 
-    def split(x):
+
+def _padded(sets: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sets of different sizes -> (G, N_max, L, K) zero-padded and the (G, N_max) mask of real rows."""
+    n = max(len(x) for x in sets)
+    out = torch.zeros(len(sets), n, *sets[0].shape[1:])
+    for g, x in enumerate(sets):
+        out[g, : len(x)] = x
+    return out, torch.arange(n) < torch.tensor([len(x) for x in sets])[:, None]
+
+
+def discriminative_scores(pairs, *, iterations: int = 2000, batch_size: int = 128, seeds=None) -> list[float]:
+    """``discriminative_score`` of each (real, synthetic) pair, the classifiers trained side by side (one seed per
+    pair, default 0); pair i scores what it scores alone with its seed."""
+    pairs, gens = _pairs(pairs, seeds)
+
+    def split(x, g):
         order = torch.randperm(len(x), generator=g)
         cut = int(0.8 * len(x))
         return x[order[:cut]], x[order[cut:]]
 
-    (real_tr, real_te), (fake_tr, fake_te) = split(real), split(synth)
-    k = real.shape[2]
-    net = _GRUHead(k, max(1, k // 2), per_step=False)
+    net = _GRUHeads(gens, pairs[0][0].shape[2], max(1, pairs[0][0].shape[2] // 2), per_step=False)
+    splits = [(split(real, g), split(synth, g)) for (real, synth), g in zip(pairs, gens)]
     opt = torch.optim.Adam(net.parameters())
+    target = torch.cat([torch.ones(batch_size), torch.zeros(batch_size)]).expand(len(pairs), -1)  # (G, 2B)
     for _ in range(iterations):
-        xr, xf = _batch(real_tr, batch_size, g), _batch(fake_tr, batch_size, g)
-        logits = net(torch.cat([xr, xf]))
-        target = torch.cat([torch.ones(len(xr)), torch.zeros(len(xf))])
-        loss = F.binary_cross_entropy_with_logits(logits, target)
+        xr = _batch([real_tr for (real_tr, _), _ in splits], batch_size, gens)
+        xf = _batch([fake_tr for _, (fake_tr, _) in splits], batch_size, gens)
+        logits = net(torch.cat([xr, xf], 1))  # (G, 2B)
+        loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(1).sum()  # a mean per model
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        correct = (net(real_te) > 0).sum() + (net(fake_te) <= 0).sum()
-    accuracy = float(correct) / (len(real_te) + len(fake_te))
-    return abs(accuracy - 0.5)
+        real_te, real_rows = _padded([real_te for (_, real_te), _ in splits])
+        fake_te, fake_rows = _padded([fake_te for _, (_, fake_te) in splits])
+        correct = ((net(real_te) > 0) & real_rows).sum(1) + ((net(fake_te) <= 0) & fake_rows).sum(1)  # (G,)
+        accuracy = correct / (real_rows.sum(1) + fake_rows.sum(1))
+    return [abs(float(a) - 0.5) for a in accuracy]
+
+
+def discriminative_score(real, synth, *, iterations: int = 2000, batch_size: int = 128, seed: int = 0) -> float:
+    """|held-out accuracy - 0.5| of a GRU classifier of real against synthetic (TimeGAN's protocol; batches drawn
+    with replacement)."""
+    return discriminative_scores([(real, synth)], iterations=iterations, batch_size=batch_size, seeds=[seed])[0]
+
+
+def predictive_scores(pairs, *, iterations: int = 5000, batch_size: int = 128, seeds=None) -> list[float]:
+    """``predictive_score`` of each (real, synthetic) pair, the predictors trained side by side (one seed per pair,
+    default 0); pair i scores what it scores alone with its seed."""
+    pairs, gens = _pairs(pairs, seeds)
+    k = pairs[0][0].shape[2]
+    if k < 2:
+        raise ValueError("predictive_score needs at least 2 features (it predicts the last from the others)")
+    net = _GRUHeads(gens, k - 1, max(1, k // 2), per_step=True)
+    opt = torch.optim.Adam(net.parameters())
+    for _ in range(iterations):
+        x = _batch([synth for _, synth in pairs], batch_size, gens)  # (G, B, L, K)
+        pred = torch.sigmoid(net(x[:, :, :-1, : k - 1]))  # (G, B, L-1)
+        loss = (pred - x[:, :, 1:, k - 1]).abs().mean((1, 2)).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        real, rows = _padded([real for real, _ in pairs])
+        pred = torch.sigmoid(net(real[:, :, :-1, : k - 1]))
+        mae = (pred - real[:, :, 1:, k - 1]).abs().mean(2)  # (G, N): each window's MAE
+        return [float(m) for m in (mae * rows).sum(1) / rows.sum(1)]  # the mean over each pair's real windows
 
 
 def predictive_score(real, synth, *, iterations: int = 5000, batch_size: int = 128, seed: int = 0) -> float:
     """MAE on real windows of a GRU trained on synthetic ones to predict feature K-1 at step t+1 from features
     0..K-2 up to step t (TimeGAN's train-on-synthetic, test-on-real). Needs K >= 2."""
-    real, synth = _check(real, synth)
-    k = real.shape[2]
-    if k < 2:
-        raise ValueError("predictive_score needs at least 2 features (it predicts the last from the others)")
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    net = _GRUHead(k - 1, max(1, k // 2), per_step=True)
-    opt = torch.optim.Adam(net.parameters())
-    for _ in range(iterations):
-        x = _batch(synth, batch_size, g)
-        pred = torch.sigmoid(net(x[:, :-1, : k - 1]))  # (B, L-1)
-        loss = (pred - x[:, 1:, k - 1]).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        pred = torch.sigmoid(net(real[:, :-1, : k - 1]))
-        return float((pred - real[:, 1:, k - 1]).abs().mean(1).mean())  # mean over windows of each window's MAE
+    return predictive_scores([(real, synth)], iterations=iterations, batch_size=batch_size, seeds=[seed])[0]
 
 
 # --- context-FID -------------------------------------------------------------------------------------------------
@@ -217,7 +282,7 @@ def train_ts2vec(
     opt = torch.optim.AdamW(encoder.parameters(), lr=lr)
     rint = lambda lo, hi: int(torch.randint(lo, hi, (1,), generator=g))  # noqa: E731  (in [lo, hi))
     for _ in range(iterations):
-        batch = _batch(x, batch_size, g)
+        batch = _batch([x], min(batch_size, n), [g])[0]
         # crops [a1, b1) and [a2, b2) with a1 <= a2 < b1 <= b2 overlapping on [a2, b1)
         overlap = rint(2, length + 1) if length > 1 else 1
         a2 = rint(0, length - overlap + 1)
