@@ -65,6 +65,11 @@ def _check(real, synth) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(real), torch.from_numpy(synth)
 
 
+def _uniform(generator: torch.Generator, fan_in: int, *shape: int) -> torch.Tensor:
+    """uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's initialisation of GRU and Linear weights."""
+    return (torch.rand(shape, generator=generator) * 2 - 1) * fan_in**-0.5
+
+
 class _GRUHeads(nn.Module):
     """G independent one-layer GRUs (hidden H each) with linear heads, run as one ``nn.GRU`` of G*H units whose
     weights are block-diagonal: zero between models at the start and kept zero (their gradients are masked, and
@@ -87,13 +92,13 @@ class _GRUHeads(nn.Module):
         with torch.no_grad():
             for g, gen in enumerate(generators):
                 rows = (torch.arange(3)[:, None] * g_count * h + g * h + torch.arange(h)).reshape(-1)  # (3H,)
-                uniform = lambda *shape: (torch.rand(shape, generator=gen) * 2 - 1) * h**-0.5  # noqa: E731
                 params["weight_ih_l0"][rows] = 0.0
-                params["weight_ih_l0"][rows, g * k_in : (g + 1) * k_in] = uniform(3 * h, k_in)
+                params["weight_ih_l0"][rows, g * k_in : (g + 1) * k_in] = _uniform(gen, h, 3 * h, k_in)
                 params["weight_hh_l0"][rows] = 0.0
-                params["weight_hh_l0"][rows, g * h : (g + 1) * h] = uniform(3 * h, h)
-                params["bias_ih_l0"][rows], params["bias_hh_l0"][rows] = uniform(3 * h), uniform(3 * h)
-                self.head_w[g], self.head_b[g] = uniform(h), uniform()
+                params["weight_hh_l0"][rows, g * h : (g + 1) * h] = _uniform(gen, h, 3 * h, h)
+                params["bias_ih_l0"][rows] = _uniform(gen, h, 3 * h)
+                params["bias_hh_l0"][rows] = _uniform(gen, h, 3 * h)
+                self.head_w[g], self.head_b[g] = _uniform(gen, h, h), _uniform(gen, h)
         for name, mask in masks.items():
             params[name].register_hook(lambda grad, mask=mask: grad * mask)
 
