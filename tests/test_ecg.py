@@ -7,12 +7,13 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tsdiff.data.download import DownloadError
 
 wfdb = pytest.importorskip("wfdb")
-from tsdiff.data.ecg import ecg_windows, load_beats  # noqa: E402
+from tsdiff.data.ecg import PHASE_CHANNELS, cardiac_phase, ecg_windows, load_beats  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_ECG = ROOT.parent / "shared" / "data" / "ecg"
@@ -83,6 +84,30 @@ def test_multilead_windows(beat_record):
     assert windows.shape == (10, 200, 2) and names == ["MLII", "V5"]
     with pytest.raises(ValueError, match="shorter than one"):
         ecg_windows(record, seconds=30.0)
+
+
+def test_windows_with_the_cardiac_phase(beat_record, tmp_path):
+    record, _, _ = beat_record  # R peaks at 0.5 s + 0.8 s k: samples 25 + 40 k at 50 Hz
+    plain, _ = ecg_windows(record, seconds=2.0, rate=50)
+    windows, names = ecg_windows(record, seconds=2.0, rate=50, phase=True)
+    assert windows.shape == (10, 100, 4) and names == ["MLII", "V5", *PHASE_CHANNELS]
+    np.testing.assert_array_equal(windows[..., :2], plain)  # the leads unchanged
+    sin, cos = windows[0, :, 2], windows[0, :, 3]
+    np.testing.assert_allclose(cos[[25, 65]], 1.0, atol=1e-9)  # at the R peaks
+    np.testing.assert_allclose(cos[[45, 85]], -1.0, atol=1e-9)  # half way to the next
+    np.testing.assert_allclose(sin[35], 1.0, atol=1e-9)  # a quarter of the way
+    np.testing.assert_allclose(cos[5], -1.0, atol=1e-9)  # before the first beat: extrapolated
+    np.testing.assert_allclose(sin**2 + cos**2, 1.0)
+    assert np.abs(np.diff(windows[..., 3], axis=1)).max() < 0.2  # smooth: 40 samples a cycle
+    with pytest.raises(ValueError, match="two increasing"):
+        cardiac_phase(np.array([10.0]), 50)
+    with pytest.raises(ValueError, match="two increasing"):
+        cardiac_phase(np.array([10.0, 30.0, 20.0]), 50)
+    signal = np.random.default_rng(0).normal(size=(3600, 1))
+    wfdb.wrsamp("bare", fs=360, units=["mV"], sig_name=["MLII"], p_signal=signal, fmt=["16"], write_dir=str(tmp_path))
+    ecg_windows(tmp_path / "bare", seconds=2.0, rate=50)  # fine without annotations ...
+    with pytest.raises(ValueError, match="beat annotations"):
+        ecg_windows(tmp_path / "bare", seconds=2.0, rate=50, phase=True)  # ... unless the phase is asked for
 
 
 @pytest.mark.skipif(not (SHARED_ECG / "100.hea").exists(), reason="../shared/data/ecg not present")
@@ -161,13 +186,18 @@ def test_cli_synthesizes_rhythm_strips_with_time_patches(tmp_path, beat_record, 
 
     record, _, _ = beat_record
     tiny = dict(width=32, depth=1, heads=2, max_steps=20, batch_size=8, n_diffusion_steps=50, sample_steps=5)
-    data = {"dataset": "ecg_strips", "path": str(record), "seconds": 3.0, "rate": 50, "stride": 1.0}
+    data = {"dataset": "ecg_strips", "path": str(record), "seconds": 3.0, "rate": 50, "stride": 1.0, "phase": True}
     config = {"task": "windows", "data": data, "model": {**tiny, "time_patch": 4}}  # 150 steps: 38 tokens, padded
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(config))
     args = ["synthesize", "--config", str(path), "--n", "3"]
     assert main([*args, "--out", str(tmp_path / "strips.npy"), "--save", str(tmp_path / "m.pt")]) == 0
-    assert np.load(tmp_path / "strips.npy").shape == (3, 150, 2)
+    assert np.load(tmp_path / "strips.npy").shape == (3, 150, 2)  # the phase learnt beside the leads, then dropped
+    assert main([*args, "--out", str(tmp_path / "strips.csv"), "--model", str(tmp_path / "m.pt")]) == 0
+    assert list(pd.read_csv(tmp_path / "strips.csv").columns) == ["sample", "step", "MLII", "V5"]
+    path.write_text(yaml.safe_dump({**config, "data": {**data, "phase": False}}))
+    assert main([*args, "--out", str(tmp_path / "s0.npy"), "--model", str(tmp_path / "m.pt")]) == 1
+    assert "fitted on 4 features" in capsys.readouterr().err
     path.write_text(yaml.safe_dump({**config, "data": {**data, "seconds": 2.0}}))
     assert main([*args, "--out", str(tmp_path / "s2.npy"), "--model", str(tmp_path / "m.pt")]) == 1
     assert "windows of 150 steps; the config's ECG windows have 100" in capsys.readouterr().err

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Beats", "load_beats", "ecg_windows", "simulate_ecg"]
+__all__ = ["Beats", "PHASE_CHANNELS", "cardiac_phase", "load_beats", "ecg_windows", "simulate_ecg"]
 
 BEAT_CLASSES = ("N", "A", "V")
 # every beat annotation code of the MIT-BIH databases (PhysioBank's annotation table); the others ("+", "~", "|",
 # "x" ...) mark rhythm changes, noise and artefacts, not beats
 BEAT_SYMBOLS = tuple("NLRBAaJSVrFejnE/fQ?")
+PHASE_CHANNELS = ("phase_sin", "phase_cos")  # the channels ecg_windows(..., phase=True) appends
 
 
 def _wfdb():
@@ -99,12 +100,34 @@ def load_beats(
     return Beats(beats, labels[keep], rr[keep], rate, [names[i] for i in use], b)
 
 
+def cardiac_phase(r_peaks: np.ndarray, n: int) -> np.ndarray:
+    """The phase of the cardiac cycle at samples 0..n-1 from R-peak positions (in samples, increasing, at least two):
+    0 at an R peak, rising linearly to 1 at the next (before the first and after the last peak, extrapolated with
+    the nearest RR interval) -> (n, 2): its sine and cosine, smooth channels that carry the beat timing."""
+    r_peaks = np.asarray(r_peaks, dtype=np.float64)
+    if r_peaks.ndim != 1 or len(r_peaks) < 2 or not (np.diff(r_peaks) > 0).all():
+        raise ValueError(f"cardiac_phase needs at least two increasing R-peak positions, got {r_peaks[:5]}")
+    t = np.arange(n, dtype=np.float64)
+    i = np.clip(np.searchsorted(r_peaks, t, side="right") - 1, 0, len(r_peaks) - 2)  # the beat before t
+    phase = (t - r_peaks[i]) / (r_peaks[i + 1] - r_peaks[i])
+    return np.stack([np.sin(2 * np.pi * phase), np.cos(2 * np.pi * phase)], axis=1)
+
+
 def ecg_windows(
-    record: str | Path, seconds: float = 2.0, rate: float = 100.0, leads=None, stride: float | None = None
+    record: str | Path,
+    seconds: float = 2.0,
+    rate: float = 100.0,
+    leads=None,
+    stride: float | None = None,
+    phase: bool = False,
 ) -> tuple[np.ndarray, list]:
     """Windows (N, seconds * rate, K) of a multi-lead WFDB record (e.g. PTB's ``s0010_re``: 12 standard leads, or
     MIT-BIH's ``100``), resampled to ``rate`` Hz, one every ``stride`` seconds (default ``seconds``: consecutive,
-    non-overlapping); returns (windows, lead names)."""
+    non-overlapping); returns (windows, lead names).
+
+    ``phase=True`` appends two channels, ``PHASE_CHANNELS``: the sine and cosine of the cardiac phase from the
+    record's beat annotations (``.atr``; ``cardiac_phase``). A generator trained on them beside the leads holds the
+    rhythm better (benchmarks/NOTES.md, "ECG rhythm strips"); drop them from what it generates."""
     wfdb = _wfdb()
     rec = wfdb.rdrecord(str(record))
     names = list(rec.sig_name)
@@ -112,6 +135,18 @@ def ecg_windows(
     signal = _resample(rec.p_signal[:, use], rec.fs, rate)
     if not np.isfinite(signal).all():
         raise ValueError(f"{record}: the signal has NaN (lead off) samples")
+    names = [names[i] for i in use]
+    if phase:
+        try:
+            ann = wfdb.rdann(str(record), "atr")
+        except FileNotFoundError as err:
+            raise ValueError(f"{record}: phase=True needs the record's beat annotations ({record}.atr)") from err
+        beats = np.isin(ann.symbol, BEAT_SYMBOLS)
+        if beats.sum() < 2:
+            raise ValueError(f"{record}: phase=True needs at least two annotated beats, the record has {beats.sum()}")
+        r_peaks = np.unique(ann.sample[beats]) * (rate / rec.fs)  # at the resampled rate
+        signal = np.concatenate([signal, cardiac_phase(r_peaks, len(signal))], axis=1)
+        names += list(PHASE_CHANNELS)
     length = int(round(seconds * rate))
     hop = length if stride is None else int(round(stride * rate))
     if hop < 1:
@@ -119,7 +154,7 @@ def ecg_windows(
     if len(signal) < length:
         raise ValueError(f"{record}: {len(signal) / rate:.1f} s of signal, shorter than one {seconds} s window")
     starts = np.arange(0, len(signal) - length + 1, hop)
-    return np.stack([signal[s : s + length] for s in starts]), [names[i] for i in use]
+    return np.stack([signal[s : s + length] for s in starts]), names
 
 
 def _simulate(queue, kwargs):
