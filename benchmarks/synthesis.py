@@ -3,8 +3,8 @@
     python benchmarks/synthesis.py                      # Stocks (TimeGAN / Diffusion-TS protocol), 5 runs
     python benchmarks/synthesis.py --dataset sp500      # other daily prices, same defaults (the `prices` extra)
     python benchmarks/synthesis.py --dataset ecg        # MIT-BIH record 100 beats (needs the `ecg` extra)
-    python benchmarks/synthesis.py --dataset ecg-rhythm --time-patch 5 --log-snr-shift 2.773  # 3 s strips of
-                                                        # record 100 (configs/ecg_rhythm.yaml), heart rates
+    python benchmarks/synthesis.py --dataset ecg-rhythm --time-patch 5 --log-snr-shift 2.773 --phase  # 3 s strips
+                                                        # of record 100 (configs/ecg_rhythm.yaml), heart rates
     python benchmarks/synthesis.py --dataset ptb        # 12-lead 2.5 s windows of the PTB record s0010_re
     python benchmarks/synthesis.py --model synth.pt     # score a saved Synthesizer instead of training one
 
@@ -110,10 +110,11 @@ def markdown(scores: dict, paper: dict, notes: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate(args, real: np.ndarray, notes: dict, labels=None, what: str = "windows", **defaults) -> dict:
+def generate(args, real: np.ndarray, notes: dict, labels=None, what: str = "windows", extra=None, **defaults) -> dict:
     """{name: (N, L, K)}: tsdiff's windows (from ``--model``, or a Synthesizer trained on ``real`` with ``defaults``
     and ``--max-steps``, timed into ``notes``) and each baseline's, as many as there are real ones (per class when
-    ``labels`` are given to tsdiff)."""
+    ``labels`` are given to tsdiff). ``extra`` (N, L, E): channels tsdiff learns beside ``real``'s and drops from
+    what it generates (the cardiac phase of ECG strips)."""
     from tsdiff.tasks.synthesize import Synthesizer
 
     sampling = {k: v for k, v in {"sampler": args.sampler, "sample_steps": args.sample_steps}.items() if v}
@@ -129,14 +130,15 @@ def generate(args, real: np.ndarray, notes: dict, labels=None, what: str = "wind
         options = {k: v for k, v in chosen.items() if v}
         synth = Synthesizer(seed=args.seed, **defaults, **options, **sampling)
         start = time.perf_counter()
-        synth.fit(real, labels=labels)
-        extra = f", {synth.time_patch} steps per token" if synth.time_patch > 1 else ""
-        extra += f", log-SNR shift {synth.log_snr_shift:+g}" if synth.log_snr_shift else ""
-        notes["tsdiff training"] = f"{time.perf_counter() - start:.0f} s ({synth.max_steps} steps{extra}, 2-core CPU)"
+        synth.fit(real if extra is None else np.concatenate([real, extra], axis=2), labels=labels)
+        how = f", {synth.time_patch} steps per token" if synth.time_patch > 1 else ""
+        how += f", log-SNR shift {synth.log_snr_shift:+g}" if synth.log_snr_shift else ""
+        how += f", {extra.shape[2]} extra channels learnt and dropped" if extra is not None else ""
+        notes["tsdiff training"] = f"{time.perf_counter() - start:.0f} s ({synth.max_steps} steps{how}, 2-core CPU)"
         if args.save:
             synth.save(args.save)
     start = time.perf_counter()
-    generated = {"tsdiff": synth.sample(len(real), labels=labels, seed=args.seed)}
+    generated = {"tsdiff": synth.sample(len(real), labels=labels, seed=args.seed)[..., : real.shape[2]]}
     notes["tsdiff sampling"] = (
         f"{time.perf_counter() - start:.0f} s for {len(real)} {what} ({synth.sampler}, {synth.sample_steps} steps)"
     )
@@ -232,17 +234,20 @@ STRIPS = {  # record, leads, seconds, rate (Hz), stride (s): windows of the whol
 def ecg_strips(args) -> tuple[np.ndarray, dict, dict, dict]:
     """Multi-beat ECG windows (rhythm strips) of a WFDB record, unconditional synthesis; besides the suite, the heart
     rate of every real and generated strip (neurokit2's R peaks in the first lead): plausible generated strips have
-    rates inside the range of the real ones."""
-    from tsdiff.data.ecg import ecg_windows
+    rates inside the range of the real ones. ``--phase``: tsdiff also learns the cardiac phase (two channels from
+    the beat annotations, ``ecg_windows(phase=True)``), dropped before scoring."""
+    from tsdiff.data.ecg import PHASE_CHANNELS, ecg_windows
 
     record, leads, seconds, rate, stride = STRIPS[args.dataset]
     folder = Path(args.data or ROOT.parent / "shared" / "data" / "ecg")
-    x, names = ecg_windows(folder / record, seconds=seconds, rate=rate, leads=leads, stride=stride)
+    x, names = ecg_windows(folder / record, seconds=seconds, rate=rate, leads=leads, stride=stride, phase=args.phase)
     low, high = x.min((0, 1)), x.max((0, 1))
-    real = (x - low) / (high - low)
-    print(f"{args.dataset}: {len(real)} windows of {real.shape[1]} x {real.shape[2]} ({seconds} s at {rate:g} Hz)")
+    scaled = (x - low) / (high - low)  # per channel
+    k = len(names) - len(PHASE_CHANNELS) if args.phase else len(names)
+    real, names = scaled[..., :k], names[:k]
+    print(f"{args.dataset}: {len(real)} windows of {real.shape[1]} x {k} ({seconds} s at {rate:g} Hz)")
     notes = {}
-    generated = generate(args, real, notes, seq_len=real.shape[1])
+    generated = generate(args, real, notes, extra=scaled[..., k:] if args.phase else None, seq_len=real.shape[1])
     hr_real = M.heart_rates(real, rate)
     low_hr, high_hr = np.nanmin(hr_real), np.nanmax(hr_real)
     notes[f"heart rate (beats per minute, R peaks of lead {names[0]}), real"] = (
@@ -270,6 +275,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scaling", choices=["minmax", "quantile"], help="the Synthesizer's scaling (default: its own)")
     p.add_argument("--time-patch", type=int, help="the Synthesizer's time steps per token (default: its own)")
     p.add_argument("--log-snr-shift", type=float, help="the Synthesizer's schedule shift (default: its own)")
+    p.add_argument(
+        "--phase", action="store_true", help="ECG strips: tsdiff also learns the cardiac phase (dropped when scored)"
+    )
     p.add_argument("--model", help="a saved Synthesizer to score instead of training one")
     p.add_argument("--save", help="save the trained Synthesizer here")
     p.add_argument("--seed", type=int, default=0)

@@ -25,6 +25,20 @@ def test_sampler_flags_reach_trained_and_loaded_synthesizer(tmp_path):
     assert "(ddim, 2 steps)" in notes["tsdiff sampling"] and "tsdiff training" not in notes
 
 
+def test_extra_channels_are_learnt_and_dropped(tmp_path):
+    rng = np.random.default_rng(1)
+    real, extra = rng.random((16, 8, 2)), rng.random((16, 8, 2))
+    model = tmp_path / "synth.pt"
+    args = bench.parse_args(["--max-steps", "3", "--sample-steps", "2", "--save", str(model)])
+    notes = {}
+    generated = bench.generate(args, real, notes, extra=extra, seq_len=8, width=16, depth=1, heads=2, progress=False)
+    assert all(windows.shape == real.shape for windows in generated.values())  # scored on the real channels only
+    assert "2 extra channels learnt and dropped" in notes["tsdiff training"]
+    from tsdiff.tasks.synthesize import Synthesizer
+
+    assert Synthesizer.load(model).n_features_in_ == 4  # the model did learn them
+
+
 def test_correlational_floor_is_sampling_noise_that_shrinks_with_more_windows():
     rng = np.random.default_rng(0)
 

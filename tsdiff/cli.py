@@ -334,6 +334,11 @@ def _synthesize_windows(config: dict, args) -> int:
         wanted = np.random.default_rng(args.seed).choice(source, size=n)
     fake = synth.sample(n, labels=wanted, seed=args.seed)
     values = np.asarray(fake, dtype=np.float64).reshape(n, synth.seq_len_, -1)  # (n, L, K)
+    if dataset == "ecg_strips" and data.get("phase"):  # the cardiac phase was learnt beside the leads: drop it
+        from .data.ecg import PHASE_CHANNELS
+
+        leads = [i for i, name in enumerate(names) if name not in PHASE_CHANNELS]
+        values, real, names = values[..., leads], real[..., leads], [names[i] for i in leads]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
