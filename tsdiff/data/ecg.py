@@ -41,6 +41,14 @@ def _resample(signal: np.ndarray, fs: float, rate: float) -> np.ndarray:
     return signal if ratio == 1 else resample_poly(signal, ratio.numerator, ratio.denominator, axis=0)
 
 
+def _annotated_beats(wfdb, record: str) -> tuple[np.ndarray, np.ndarray]:
+    """The record's beat annotations (``.atr``, beat codes only): (symbols, samples at the record's rate)."""
+    ann = wfdb.rdann(record, "atr")
+    symbols = np.asarray(ann.symbol)
+    is_beat = np.isin(symbols, BEAT_SYMBOLS)
+    return symbols[is_beat], ann.sample[is_beat]
+
+
 def _lead_indices(names: list, leads, record) -> list[int]:
     if leads is None:
         return list(range(len(names)))
@@ -74,7 +82,7 @@ def load_beats(
     wfdb = _wfdb()
     record = str(record)
     rec = wfdb.rdrecord(record)
-    ann = wfdb.rdann(record, "atr")
+    symbols, samples = _annotated_beats(wfdb, record)
     names = list(rec.sig_name)
     use = _lead_indices(names, leads, record)
     b, a = int(round(before * rate)), int(round(after * rate))
@@ -83,10 +91,7 @@ def load_beats(
     signal = _resample(rec.p_signal[:, use], rec.fs, rate)
     if not np.isfinite(signal).all():
         raise ValueError(f"{record}: the signal has NaN (lead off) samples")
-    symbols = np.asarray(ann.symbol)
-    any_beat = np.isin(symbols, BEAT_SYMBOLS)
-    rr_all = np.diff(ann.sample[any_beat], prepend=np.nan) / rec.fs  # since the previous beat of any class
-    symbols, samples = symbols[any_beat], ann.sample[any_beat]
+    rr_all = np.diff(samples, prepend=np.nan) / rec.fs  # since the previous beat of any class
     is_wanted = np.isin(symbols, list(classes))
     peaks = np.round(samples[is_wanted] * rate / rec.fs).astype(int)
     labels, rr = symbols[is_wanted], rr_all[is_wanted]
@@ -138,13 +143,12 @@ def ecg_windows(
     names = [names[i] for i in use]
     if phase:
         try:
-            ann = wfdb.rdann(str(record), "atr")
+            _, samples = _annotated_beats(wfdb, str(record))
         except FileNotFoundError as err:
             raise ValueError(f"{record}: phase=True needs the record's beat annotations ({record}.atr)") from err
-        beats = np.isin(ann.symbol, BEAT_SYMBOLS)
-        if beats.sum() < 2:
-            raise ValueError(f"{record}: phase=True needs at least two annotated beats, the record has {beats.sum()}")
-        r_peaks = np.unique(ann.sample[beats]) * (rate / rec.fs)  # at the resampled rate
+        if len(samples) < 2:
+            raise ValueError(f"{record}: phase=True needs at least two annotated beats, the record has {len(samples)}")
+        r_peaks = np.unique(samples) * (rate / rec.fs)  # at the resampled rate
         signal = np.concatenate([signal, cardiac_phase(r_peaks, len(signal))], axis=1)
         names += list(PHASE_CHANNELS)
     length = int(round(seconds * rate))
