@@ -46,7 +46,22 @@ def test_correlational_floor_is_sampling_noise_that_shrinks_with_more_windows():
         z = rng.standard_normal((n, 8, 1))
         return np.concatenate([z, 0.6 * z + 0.8 * rng.standard_normal((n, 8, 1))], axis=2)
 
-    few, lo, hi = bench.correlational_floor(windows(100), runs=5, draws=50)
-    many, _, _ = bench.correlational_floor(windows(2000), runs=5, draws=50)
+    few, lo, hi = bench.expected_correlational(*[windows(100)] * 2, runs=5, draws=50)
+    many, _, _ = bench.expected_correlational(*[windows(2000)] * 2, runs=5, draws=50)
     assert 0 < lo <= few <= hi
     assert many < few / 2  # noise of a correlation ~ 1 / sqrt(n): 20x the windows, about 4.5x less
+
+
+def test_expected_correlational_separates_a_biased_generator_from_the_floor():
+    rng = np.random.default_rng(1)
+
+    def windows(n, rho):
+        z = rng.standard_normal((n, 8, 1))
+        return np.concatenate([z, rho * z + np.sqrt(1 - rho**2) * rng.standard_normal((n, 8, 1))], axis=2)
+
+    real = windows(500, 0.6)
+    floor, _, _ = bench.expected_correlational(real, real, runs=5, draws=50)
+    fair, _, _ = bench.expected_correlational(real, windows(500, 0.6), runs=5, draws=50)
+    biased, lo, _ = bench.expected_correlational(real, windows(500, 0.4), runs=5, draws=50)
+    assert biased > 5 * floor and lo > fair  # a correlation off by 0.2 scores about 0.02, far above the noise
+    assert abs(biased - 0.02) < 0.005
