@@ -70,17 +70,17 @@ def score_all(real: np.ndarray, generated: dict, runs: int, seed: int = 0, log=p
             out["predictive"].append(predictive[i])
             out["context-FID"].append(M.context_fid(ref, x, encoder=encoder))
             pick = np.random.default_rng(seed + r)
-            out["correlational"].append(
-                M.correlational_score(
-                    ref[pick.choice(len(ref), min(fifth, len(ref)), replace=False)],
-                    x[pick.choice(len(x), min(fifth, len(x)), replace=False)],
-                )
-            )
+            out["correlational"].append(M.correlational_score(_fifth(ref, fifth, pick), _fifth(x, fifth, pick)))
             out["corr. all"].append(M.correlational_score(ref, x))  # every window: the bias without the fifths' noise
             out["marginal W1"].append(float(M.marginal_distances(ref, x)["wasserstein"].mean()))
             out["ACF error"].append(M.autocorrelation_error(ref, x))
         log(f"run {r + 1}/{runs} scored in {time.perf_counter() - start:.0f} s")
     return {name: {c: M.mean_interval(v) for c, v in cols.items()} for name, cols in raw.items()}
+
+
+def _fifth(windows: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` windows drawn without replacement (all of them if fewer), as the correlational protocol draws them."""
+    return windows[rng.choice(len(windows), min(size, len(windows)), replace=False)]
 
 
 def expected_correlational(
@@ -91,15 +91,7 @@ def expected_correlational(
     independent real fifths) it is what a perfect generator scores."""
     rng = np.random.default_rng(seed)
     fifth = max(5, len(ref) // 5)
-    s = np.array(
-        [
-            M.correlational_score(
-                ref[rng.choice(len(ref), fifth, replace=False)],
-                x[rng.choice(len(x), min(fifth, len(x)), replace=False)],
-            )
-            for _ in range(draws)
-        ]
-    )
+    s = np.array([M.correlational_score(_fifth(ref, fifth, rng), _fifth(x, fifth, rng)) for _ in range(draws)])
     lo, hi = np.percentile(s[: draws // runs * runs].reshape(-1, runs).mean(1), [2.5, 97.5])
     return float(s.mean()), float(lo), float(hi)
 
