@@ -234,7 +234,8 @@ def ecg_strips(args) -> tuple[np.ndarray, dict, dict, dict]:
     """Multi-beat ECG windows (rhythm strips) of a WFDB record, unconditional synthesis; besides the suite, the heart
     rate of every real and generated strip (neurokit2's R peaks in the first lead): plausible generated strips have
     rates inside the range of the real ones. ``--phase``: tsdiff also learns the cardiac phase (two channels from
-    the beat annotations, ``ecg_windows(phase=True)``), dropped before scoring."""
+    the beat annotations, or from the R peaks neurokit2 detects where the record has none: ``ecg_windows(phase=True)``),
+    dropped before scoring."""
     from tsdiff.data.ecg import PHASE_CHANNELS, ecg_windows
 
     record, leads, seconds, rate, stride = STRIPS[args.dataset]

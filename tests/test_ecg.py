@@ -103,11 +103,37 @@ def test_windows_with_the_cardiac_phase(beat_record, tmp_path):
         cardiac_phase(np.array([10.0]), 50)
     with pytest.raises(ValueError, match="two increasing"):
         cardiac_phase(np.array([10.0, 30.0, 20.0]), 50)
-    signal = np.random.default_rng(0).normal(size=(3600, 1))
-    wfdb.wrsamp("bare", fs=360, units=["mV"], sig_name=["MLII"], p_signal=signal, fmt=["16"], write_dir=str(tmp_path))
-    ecg_windows(tmp_path / "bare", seconds=2.0, rate=50)  # fine without annotations ...
-    with pytest.raises(ValueError, match="beat annotations"):
-        ecg_windows(tmp_path / "bare", seconds=2.0, rate=50, phase=True)  # ... unless the phase is asked for
+    with pytest.raises(ValueError, match="phase must be False, True, 'annotations' or 'detected', got 'atr'"):
+        ecg_windows(record, seconds=2.0, rate=50, phase="atr")
+
+
+def test_cardiac_phase_from_detected_r_peaks(beat_record, tmp_path):
+    pytest.importorskip("neurokit2")
+    record, _, _ = beat_record
+    annotated, _ = ecg_windows(record, seconds=2.0, rate=50, phase="annotations")
+    detected, names = ecg_windows(record, seconds=2.0, rate=50, phase="detected")
+    assert names == ["MLII", "V5", *PHASE_CHANNELS]
+    np.testing.assert_allclose(detected, annotated, atol=0.02)  # the same R peaks, within a sample at 360 Hz
+    signal = wfdb.rdrecord(str(record)).p_signal
+    wfdb.wrsamp(
+        "bare",
+        fs=360,
+        units=["mV"] * 2,
+        sig_name=["MLII", "V5"],
+        p_signal=signal,
+        fmt=["16"] * 2,
+        write_dir=str(tmp_path),
+    )
+    bare = tmp_path / "bare"  # the same record without its .atr
+    np.testing.assert_allclose(ecg_windows(bare, seconds=2.0, rate=50, phase=True)[0], annotated, atol=0.02)
+    with pytest.raises(ValueError, match="needs the record's beat annotations"):
+        ecg_windows(bare, seconds=2.0, rate=50, phase="annotations")
+    flat = np.zeros((3600, 1))
+    flat[1800] = 1.0  # one spike: one R peak
+    wfdb.wrsamp("flat", fs=360, units=["mV"], sig_name=["MLII"], p_signal=flat, fmt=["16"], write_dir=str(tmp_path))
+    ecg_windows(tmp_path / "flat", seconds=2.0, rate=50)  # fine without the phase ...
+    with pytest.raises(ValueError, match=r"at least two R peaks, found 1 \(detected\)"):
+        ecg_windows(tmp_path / "flat", seconds=2.0, rate=50, phase=True)  # ... not with it
 
 
 @pytest.mark.skipif(not (SHARED_ECG / "100.hea").exists(), reason="../shared/data/ecg not present")
@@ -116,6 +142,19 @@ def test_mitdb_record_100():
     counts = {c: int((b.labels == c).sum()) for c in set(b.labels)}
     assert counts["N"] > 2200 and counts["A"] == 33 and "V" not in counts  # the single V beat is dropped
     assert 0.5 < np.nanmedian(b.rr) < 1.0  # about 75 beats per minute
+
+
+@pytest.mark.skipif(not (SHARED_ECG / "100.hea").exists(), reason="../shared/data/ecg not present")
+def test_detected_r_peaks_match_the_annotations_of_record_100():
+    pytest.importorskip("neurokit2")
+    from tsdiff.data.ecg import detect_r_peaks
+
+    rec, ann = wfdb.rdrecord(str(SHARED_ECG / "100")), wfdb.rdann(str(SHARED_ECG / "100"), "atr")
+    beats = ann.sample[np.isin(ann.symbol, list("NAV"))]
+    peaks = detect_r_peaks(rec.p_signal[:, 0], rec.fs)
+    assert abs(len(peaks) - len(beats)) <= 5
+    off = np.abs(peaks[:, None] - beats[None, :]).min(1)  # samples to the nearest annotated beat
+    assert (off <= 0.01 * rec.fs).mean() > 0.99 and off.max() <= 0.1 * rec.fs
 
 
 def test_ecg_script_downloads_through_wfdb_and_verifies(tmp_path):

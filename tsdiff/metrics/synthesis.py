@@ -364,10 +364,8 @@ def heart_rates(windows, rate: float, lead: int = 0) -> np.ndarray:
     """ECG windows (N, L, K) sampled at ``rate`` Hz -> (N,) heart rate in beats per minute, 60 / the mean RR
     interval between the R peaks that neurokit2's ``ecg_peaks`` finds in ``lead``; NaN where it finds fewer than
     two. The rate does not depend on the signal's scale, so real and generated windows can be compared on [0, 1]."""
-    try:
-        import neurokit2 as nk
-    except ImportError as err:
-        raise ImportError('heart_rates needs neurokit2: pip install "tsdiff[ecg]"') from err
+    from ..data.ecg import detect_r_peaks
+
     windows = np.asarray(windows, dtype=np.float64)
     if windows.ndim != 3 or not 0 <= lead < windows.shape[2]:
         raise ValueError(f"windows must be (N, L, K) with lead in 0..K-1, got shape {windows.shape} and lead {lead}")
@@ -375,8 +373,7 @@ def heart_rates(windows, rate: float, lead: int = 0) -> np.ndarray:
         raise ValueError("ECG windows hold NaN or inf")
     out = np.full(len(windows), np.nan)
     for i, signal in enumerate(windows[:, :, lead]):
-        _, info = nk.ecg_peaks(signal, sampling_rate=rate)
-        peaks = np.asarray(info["ECG_R_Peaks"])
+        peaks = detect_r_peaks(signal, rate)
         if len(peaks) >= 2:
             out[i] = 60.0 * rate / np.diff(peaks).mean()
     return out
