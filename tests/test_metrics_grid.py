@@ -153,3 +153,24 @@ def test_scores_align_truth_to_the_forecast_and_accept_reversed_axes():
     np.testing.assert_allclose(grid.crps(flipped_fc, flipped_truth), grid.crps(fc, truth))
     with pytest.raises(ValueError, match="share no coordinate values along \\['time'\\]"):
         grid.crps(fc, truth.assign_coords(time=truth.time + 100))
+
+
+def test_a_forecast_without_values_where_the_truth_has_data_is_an_error():
+    fc, truth = make()  # truth is NaN in the "ocean" cells [:, :, 0, :2]
+    ocean = fc.copy()
+    ocean[:, :, :, 0, :2] = np.nan  # no forecast where there is no truth: scored as before
+    np.testing.assert_allclose(grid.crps(ocean, truth), grid.crps(fc, truth))
+    scores = (grid.crps, grid.ensemble_mean_rmse, grid.spread, grid.spread_skill_ratio, grid.rank_histogram)
+    for bad_value in (np.nan, np.inf):
+        bad = fc.copy()
+        bad[1, 0, 0, 2, 3] = bad_value  # one member of one land cell
+        for score in (*scores, grid.energy_score):
+            with pytest.raises(ValueError, match="NaN or inf in 1 values where the truth has data"):
+                score(bad, truth)
+    wind = fc.copy()
+    wind[0, 0, 0, 3, 5] = np.nan  # in one variable of a Dataset
+    with pytest.raises(ValueError, match="NaN or inf in 1 values"):
+        grid.crps(xr.Dataset({"Tair": fc, "Wind": wind}), xr.Dataset({"Tair": truth, "Wind": truth}))
+    fc_copy = fc.copy(deep=True)
+    grid.crps(fc, truth)
+    xr.testing.assert_identical(fc, fc_copy)  # the user's forecast is not modified

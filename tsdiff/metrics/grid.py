@@ -89,7 +89,8 @@ def weighted_mean(score, dims=None):
 
 def _check(forecast, truth, member_dim):
     """(forecast, truth) on their common coordinates (an inner join: a truth that spans more times or a larger
-    domain is cut to the forecast's), after checking dims; an empty overlap is an error that names the dim."""
+    domain is cut to the forecast's), after checking dims; an empty overlap is an error that names the dim, and so is
+    a forecast value that is NaN or inf where the truth has data."""
     if member_dim not in forecast.dims:
         raise ValueError(f"forecast has no member dim {member_dim!r}; its dims are {tuple(forecast.dims)}")
     if member_dim in truth.dims:
@@ -101,6 +102,10 @@ def _check(forecast, truth, member_dim):
     empty = [d for d in truth.dims if truth.sizes[d] == 0]
     if empty:
         raise ValueError(f"forecast and truth share no coordinate values along {empty}")
+    missing = (forecast.isnull() | np.isinf(forecast)) & truth.notnull()  # a score would skip these silently
+    n_missing = int((missing.to_array() if isinstance(missing, xr.Dataset) else missing).sum())
+    if n_missing:
+        raise ValueError(f"forecast holds NaN or inf in {n_missing} values where the truth has data")
     return forecast, truth
 
 
