@@ -185,6 +185,11 @@ def test_bad_input_errors(fitted):
         EnsembleForecaster(**TINY).fit(ds.isel(time=[0, 1, 1, 2]))
     with pytest.raises(ValueError, match="irregular"):
         EnsembleForecaster(**TINY).fit(ds.isel(time=[0, 1, 2, 4, 5]))
+    with pytest.raises(ValueError, match=r"`time` must hold dates and times \(datetime64\), got int64"):
+        EnsembleForecaster(**TINY).fit(ds.assign_coords(time=np.arange(ds.sizes["time"])))  # not nanoseconds
+    for step in ("-1h", "0h"):
+        with pytest.raises(ValueError, match=f"step must be a positive duration, got '{step}'"):
+            EnsembleForecaster(step=step, **TINY).fit(ds)
     nan_var = ds.assign(Wind=ds["Wind"] * np.nan)
     with pytest.raises(ValueError, match="all NaN"):
         EnsembleForecaster(**TINY).fit(nan_var)

@@ -147,6 +147,8 @@ def check_grid(ds, variables=None, name: str = "data") -> tuple[xr.Dataset, Grid
     has_level = any("level" in ds[v].dims for v in variables)
     if has_level and not all("level" in ds[v].dims for v in variables):
         raise ValueError(f"{name}: some variables have a `level` dim and others do not; select levels first")
+    if not np.issubdtype(ds["time"].dtype, np.datetime64):
+        raise ValueError(f"{name}: `time` must hold dates and times (datetime64), got {ds['time'].dtype}")
     times = pd.DatetimeIndex(ds["time"].values)
     if times.has_duplicates:
         raise ValueError(f"{name}: duplicated time stamps, e.g. {times[times.duplicated()][:3].tolist()}")

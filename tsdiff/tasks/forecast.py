@@ -245,9 +245,12 @@ class EnsembleForecaster:
             raise ValueError(f"residual must be one of {RESIDUALS}, got {self.residual!r}")
         data, spec = check_grid(ds, self.variables, "fit data")
         step = grid_step(data, "fit data")
-        self.step_ = pd.Timedelta(self.step) if self.step is not None else step
-        if self.step_ % step != pd.Timedelta(0):
-            raise ValueError(f"step {self.step_} is not a multiple of the data's time step {step}")
+        model_step = pd.Timedelta(self.step) if self.step is not None else step
+        if model_step <= pd.Timedelta(0):
+            raise ValueError(f"step must be a positive duration, got {self.step!r}")
+        if model_step % step != pd.Timedelta(0):
+            raise ValueError(f"step {model_step} is not a multiple of the data's time step {step}")
+        self.step_ = model_step
         stride = int(self.step_ / step)
         frames = Frames(data, spec)  # in memory, or read a batch at a time from a lazy store
         if len(frames) < 2 * stride + 1:
