@@ -159,6 +159,20 @@ def test_bad_input_is_named(fitted):
         DiffusionImputer(**FAST).fit(sparse)
 
 
+def test_a_failed_refit_leaves_the_fitted_imputer_as_it_was():
+    x = _windows(n=16)
+    imp = DiffusionImputer(**{**FAST, "epochs": 1}).fit(x)
+    state = {name: value for name, value in vars(imp).items() if name.endswith("_")}
+    wider = np.concatenate([_windows(n=16, k=4)[..., :3], np.full((16, 12, 1), np.nan)], axis=2)  # 4th all NaN
+    with pytest.raises(ValueError, match="no observed value"):
+        imp.fit(wider)
+    with pytest.raises(ValueError, match="X_val"):
+        imp.fit(_windows(n=16, k=4), X_val=x)  # 3 features against 4
+    assert {name: value for name, value in vars(imp).items() if name.endswith("_")}.keys() == state.keys()
+    assert all(getattr(imp, name) is value for name, value in state.items())
+    assert imp.transform(x).shape == x.shape
+
+
 def test_bad_tables_are_named_and_uneven_time_stamps_warned(fitted):
     idx = pd.date_range("2024-01-01", periods=48, freq="h")
     df = pd.DataFrame(_windows(n=4).reshape(48, 3), index=idx, columns=["a", "b", "c"])

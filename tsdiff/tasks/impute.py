@@ -189,18 +189,25 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             if held is not None:
                 series = np.where(held.reshape(-1, series.shape[1])[: len(series)], np.nan, series)
             values = sliding_windows(series, windows.values.shape[1], stride)
-        self.columns_ = windows.columns
-        self.labeled_ = not isinstance(X, np.ndarray)
-        self.spread_scale_ = None  # set by calibrate()
-        self.n_features_in_ = values.shape[2]
-        self.seq_len_ = values.shape[1]
-        self.scaler_ = FeatureScaler.fit(values, self.columns_)
-        keep = _usable(values)
-        if not keep.any():
-            raise ValueError("no window has at least two observed values: there is nothing to learn from")
-        x0, obs_mask = self._to_model(values[keep])  # (N, K, L) each
-        device = resolve_device(self.device)
-        held_out = None if X_val is None else tuple(t.to(device) for t in self._validation_windows(X_val))
+        previous = {name: value for name, value in vars(self).items() if name.endswith("_")}
+        try:  # a check that fails here leaves a fitted imputer as it was
+            self.columns_ = windows.columns
+            self.labeled_ = not isinstance(X, np.ndarray)
+            self.spread_scale_ = None  # set by calibrate()
+            self.n_features_in_ = values.shape[2]
+            self.seq_len_ = values.shape[1]
+            self.scaler_ = FeatureScaler.fit(values, self.columns_)
+            keep = _usable(values)
+            if not keep.any():
+                raise ValueError("no window has at least two observed values: there is nothing to learn from")
+            x0, obs_mask = self._to_model(values[keep])  # (N, K, L) each
+            device = resolve_device(self.device)
+            held_out = None if X_val is None else tuple(t.to(device) for t in self._validation_windows(X_val))
+        except Exception:
+            for name in [name for name in vars(self) if name.endswith("_")]:
+                delattr(self, name)
+            vars(self).update(previous)
+            raise
 
         torch.manual_seed(self.seed)
         self.model_ = CSDIDenoiser.preset(
