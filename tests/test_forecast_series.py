@@ -35,8 +35,12 @@ def test_forecast_shapes_index_and_errors():
         forecast(model, df.iloc[[0, 1, 1, 2]])
     with pytest.raises(ValueError, match="horizon"):
         forecast(model, df, horizon=model.seq_len_)
+    with pytest.raises(ValueError, match=r"horizon must be in \[1, 47\] for this model, got 0"):
+        forecast(model, df, horizon=0)  # not the model's horizon in its place
     with pytest.raises(ValueError, match="shorter than the window"):
         fit_forecaster(df, horizon=60, seq_len=48)
+    with pytest.raises(ValueError, match=r"must be shorter than the window \(0\)"):
+        fit_forecaster(df, horizon=5, seq_len=0)
     with pytest.raises(ValueError, match="differ from those seen in fit"):
         forecast(model, df[["b", "a"]])
     with pytest.raises(ValueError, match="not sorted"):

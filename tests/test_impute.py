@@ -53,6 +53,8 @@ def test_sample_and_quantiles(fitted):
     assert (bands[0.05] <= bands[0.95] + 1e-9).all()
     with pytest.raises(ValueError, match="quantile"):
         fitted.predict_quantiles(x, q=(1.5,))
+    with pytest.raises(ValueError, match="n_samples must be >= 1, got 0"):
+        fitted.sample(x, n_samples=0)  # not the default in its place
 
 
 def test_dataframe_in_dataframe_out():

@@ -117,8 +117,9 @@ def test_marginal_distances_and_autocorrelation_error():
     assert M.autocorrelation_error(a, a) == pytest.approx(0.0, abs=1e-12)
     white = np.random.default_rng(1).normal(size=a.shape)
     assert M.autocorrelation_error(a, white) > 0.3
-    with pytest.raises(ValueError, match="max_lag"):
-        M.autocorrelation_error(a, a, max_lag=12)
+    for max_lag in (12, 0):
+        with pytest.raises(ValueError, match=f"max_lag must be in 1..11, got {max_lag}"):
+            M.autocorrelation_error(a, a, max_lag=max_lag)
 
 
 def test_metrics_reject_bad_input():

@@ -353,7 +353,7 @@ def autocorrelation_error(real, synth, max_lag: int | None = None) -> float:
     """Mean |ACF_real - ACF_synth| over lags 1..max_lag (default L - 1) and features; each set standardised per
     feature over windows and time."""
     real, synth = (t.double().numpy() for t in _check(real, synth))
-    max_lag = max_lag or real.shape[1] - 1
+    max_lag = real.shape[1] - 1 if max_lag is None else max_lag
     if not 1 <= max_lag < real.shape[1]:
         raise ValueError(f"max_lag must be in 1..{real.shape[1] - 1}, got {max_lag}")
     return float(np.abs(_autocorrelation(real, max_lag) - _autocorrelation(synth, max_lag)).mean())

@@ -22,7 +22,7 @@ def fit_forecaster(df: pd.DataFrame, horizon: int, seq_len: int | None = None, *
     """A DiffusionImputer trained to fill the last ``horizon`` steps (default window: max(48, 4 horizon))."""
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
-    seq_len = seq_len or max(48, 4 * horizon)
+    seq_len = max(48, 4 * horizon) if seq_len is None else seq_len
     if horizon >= seq_len:
         raise ValueError(f"horizon ({horizon}) must be shorter than the window ({seq_len})")
     return DiffusionImputer(seq_len=seq_len, mask_strategy="forecast", horizon=horizon, **params).fit(df)
@@ -51,7 +51,7 @@ def forecast(
     (member, time) and its quantiles on (quantile, time); attributes record the horizon and the context."""
     if not hasattr(model, "model_"):
         raise RuntimeError("the forecaster is not fitted")
-    horizon = horizon or model.horizon
+    horizon = model.horizon if horizon is None else horizon
     if horizon is None or not 1 <= horizon < model.seq_len_:
         raise ValueError(f"horizon must be in [1, {model.seq_len_ - 1}] for this model, got {horizon}")
     if members < 1:

@@ -381,7 +381,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
     def sample(self, X, n_samples: int | None = None) -> np.ndarray:
         """Every draw: (N, S, L, K) for windows, (S, T, K) for a series or DataFrame."""
         windows = self._check_fitted_input(X)
-        return windows.restore_many(self._draw(windows.values, n_samples or self.n_samples))
+        return windows.restore_many(self._draw(windows.values, self.n_samples if n_samples is None else n_samples))
 
     def transform(self, X):
         """X with every missing value replaced by the median of ``n_samples`` draws; same type and shape as X."""
