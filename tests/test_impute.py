@@ -55,6 +55,10 @@ def test_sample_and_quantiles(fitted):
         fitted.predict_quantiles(x, q=(1.5,))
     with pytest.raises(ValueError, match="n_samples must be >= 1, got 0"):
         fitted.sample(x, n_samples=0)  # not the default in its place
+    low = fitted.predict_quantiles(x, q=0.1, draws=draws)[0.1]
+    np.testing.assert_array_equal(low, np.where(obs, x, np.quantile(draws, 0.1, axis=1)))
+    with pytest.raises(ValueError, match=r"draws must have sample\(X\)'s shape \(5, S, 12, 3\) for this X"):
+        fitted.predict_quantiles(x, draws=draws[:1])  # one window's draws for five windows
 
 
 def test_dataframe_in_dataframe_out():
@@ -69,6 +73,11 @@ def test_dataframe_in_dataframe_out():
     pd.testing.assert_frame_equal(out[df.notna()], df[df.notna()])
     draws = imp.sample(df, n_samples=3)
     assert draws.shape == (3, 100, 2)
+    median = imp.predict_quantiles(df, q=0.5, draws=draws)[0.5]  # the draws reused, not drawn anew
+    pd.testing.assert_frame_equal(median, df.fillna(pd.DataFrame(np.median(draws, 0), df.index, df.columns)))
+    for bad in (draws[:, :90], draws[None], draws[..., :1]):
+        with pytest.raises(ValueError, match=r"draws must have sample\(X\)'s shape \(S, 100, 2\) for this X"):
+            imp.predict_quantiles(df, draws=bad)
     with pytest.raises(ValueError, match="columns"):
         imp.transform(df.rename(columns={"b": "c"}))
 

@@ -396,11 +396,17 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         windows = self._check_fitted_input(X)
         if draws is None:
             draws = self._draw(windows.values, self.n_samples)
-        elif windows.series is not None:  # (S, T, K) from sample() -> (N, S, L, K) windows
-            s_, t, k = draws.shape
-            padded = np.full((s_, windows.values.shape[0] * windows.values.shape[1], k), np.nan)
-            padded[:, :t] = draws
-            draws = padded.reshape(s_, *windows.values.shape).transpose(1, 0, 2, 3)
+        else:  # what sample(X) returns for this X: (S, T, K) for a series or DataFrame, (N, S, L, K) for windows
+            draws = np.asarray(draws, dtype=np.float64)
+            n, length, k = windows.values.shape
+            want = (None, len(windows.series), k) if windows.series is not None else (n, None, length, k)
+            if draws.ndim != len(want) or any(w not in (None, d) for w, d in zip(want, draws.shape)):
+                shown = ", ".join("S" if w is None else str(w) for w in want)
+                raise ValueError(f"draws must have sample(X)'s shape ({shown}) for this X, got {draws.shape}")
+            if windows.series is not None:  # (S, T, K) -> (N, S, L, K) windows
+                padded = np.full((len(draws), n * length, k), np.nan)
+                padded[:, : draws.shape[1]] = draws
+                draws = padded.reshape(len(draws), n, length, k).transpose(1, 0, 2, 3)
         bands = np.quantile(draws, levels, axis=1)  # (Q, N, L, K)
         missing = np.isnan(windows.values)
         return {v: windows.restore(np.where(missing, b, windows.values)) for v, b in zip(levels, bands)}
