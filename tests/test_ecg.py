@@ -76,6 +76,15 @@ def test_beat_loader_errors(beat_record):
         load_beats(record, before=-0.3, after=0.2)
     with pytest.raises(ValueError, match="no leads"):
         ecg_windows(record, leads=["II"])
+    with pytest.raises(ValueError, match="leads is empty"):
+        ecg_windows(record, leads=[])
+    with pytest.raises(ValueError, match="seconds must give at least one sample at 100 Hz, got 0"):
+        ecg_windows(record, seconds=0)
+    for bad_rate in (0, -50.0):
+        with pytest.raises(ValueError, match=f"rate must be a positive number of samples per second, got {bad_rate}"):
+            ecg_windows(record, rate=bad_rate)
+        with pytest.raises(ValueError, match="rate must be a positive"):
+            load_beats(record, rate=bad_rate)
 
 
 def test_multilead_windows(beat_record):

@@ -41,6 +41,11 @@ def _resample(signal: np.ndarray, fs: float, rate: float) -> np.ndarray:
     return signal if ratio == 1 else resample_poly(signal, ratio.numerator, ratio.denominator, axis=0)
 
 
+def _check_rate(rate: float) -> None:
+    if not (np.isfinite(rate) and rate > 0):
+        raise ValueError(f"rate must be a positive number of samples per second, got {rate}")
+
+
 def _annotated_beats(wfdb, record: str) -> tuple[np.ndarray, np.ndarray]:
     """The record's beat annotations (``.atr``, beat codes only): (symbols, samples at the record's rate)."""
     ann = wfdb.rdann(record, "atr")
@@ -53,6 +58,8 @@ def _lead_indices(names: list, leads, record) -> list[int]:
     if leads is None:
         return list(range(len(names)))
     leads = [leads] if isinstance(leads, str) else list(leads)
+    if not leads:
+        raise ValueError(f"{record}: leads is empty; name at least one of {names}")
     absent = [lead for lead in leads if lead not in names]
     if absent:
         raise ValueError(f"{record}: no leads {absent}; the record has {names}")
@@ -79,6 +86,7 @@ def load_beats(
     min_count: int = 2,
 ) -> Beats:
     """Beat windows of a WFDB record with beat annotations (``record`` without extension, e.g. ``.../100``)."""
+    _check_rate(rate)
     wfdb = _wfdb()
     record = str(record)
     rec = wfdb.rdrecord(record)
@@ -169,6 +177,10 @@ def ecg_windows(
     finds in the first of ``leads`` (``detect_r_peaks``, at the record's own rate); ``True``, the annotations where
     the record has them, else the detected peaks. A generator trained on them beside the leads holds the rhythm
     better (benchmarks/NOTES.md, "ECG rhythm strips"); drop them from what it generates."""
+    _check_rate(rate)
+    length = int(round(seconds * rate))
+    if length < 1:
+        raise ValueError(f"seconds must give at least one sample at {rate:g} Hz, got {seconds}")
     wfdb = _wfdb()
     rec = wfdb.rdrecord(str(record))
     names = list(rec.sig_name)
@@ -181,7 +193,6 @@ def ecg_windows(
         r_peaks = _phase_peaks(wfdb, str(record), rec.p_signal[:, use[0]], rec.fs, phase) * (rate / rec.fs)
         signal = np.concatenate([signal, cardiac_phase(r_peaks, len(signal))], axis=1)
         names += list(PHASE_CHANNELS)
-    length = int(round(seconds * rate))
     hop = length if stride is None else int(round(stride * rate))
     if hop < 1:
         raise ValueError(f"stride must be at least one sample (1 / rate = {1 / rate:g} s), got {stride}")
