@@ -237,3 +237,19 @@ def test_baselines():
     assert np.isnan(noise["Tair"].values[..., :2, :2]).all()
     with pytest.raises(ValueError, match="members"):
         persistence_noise(train, ds, inits, ["1h"], members=0)
+
+
+def test_static_fields_are_matched_by_coordinate_and_checked():
+    ds = synthetic(n_hours=30)
+    height = xr.DataArray(
+        np.arange(42.0).reshape(6, 7), coords={"lat": ds.lat, "lon": ds.lon}, dims=("lat", "lon"), name="height"
+    )
+    aligned = EnsembleForecaster(epochs=1, **TINY).fit(ds, static=height)
+    flipped = EnsembleForecaster(epochs=1, **TINY).fit(ds, static=height.isel(lat=slice(None, None, -1)))
+    assert aligned.static_.shape == (1, 6, 7)
+    np.testing.assert_array_equal(flipped.static_.numpy(), aligned.static_.numpy())  # not reversed on the grid
+    with pytest.raises(ValueError, match="static field 'height': its `lon` values are not the grid's"):
+        EnsembleForecaster(epochs=1, **TINY).fit(ds, static=height.assign_coords(lon=height.lon + 0.5))
+    for bad in (height.where(height != 5, np.inf), height * np.nan):
+        with pytest.raises(ValueError, match="static field 'height' holds inf or no value at all"):
+            EnsembleForecaster(epochs=1, **TINY).fit(ds, static=bad)

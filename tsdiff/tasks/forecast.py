@@ -212,9 +212,17 @@ class EnsembleForecaster:
             da = static[name]
             if set(da.dims) != {spec.lat, spec.lon}:
                 raise ValueError(f"static field {name!r} must have dims ({spec.lat}, {spec.lon}), got {da.dims}")
+            for dim, values in ((spec.lat, spec.lat_values), (spec.lon, spec.lon_values)):
+                if dim in da.coords and values is not None:  # matched by coordinate, in the grid's order
+                    try:
+                        da = da.sel({dim: list(values)}, method="nearest", tolerance=1e-6)
+                    except KeyError as err:
+                        raise ValueError(f"static field {name!r}: its `{dim}` values are not the grid's") from err
             v = da.transpose(spec.lat, spec.lon).values.astype(np.float64)
             if v.shape != spec.shape:
                 raise ValueError(f"static field {name!r} has shape {v.shape}, the grid is {spec.shape}")
+            if np.isinf(v).any() or np.isnan(v).all():
+                raise ValueError(f"static field {name!r} holds inf or no value at all")
             sd = np.nanstd(v)
             fields.append(np.nan_to_num((v - np.nanmean(v)) / (sd if sd > 0 else 1.0)))
         return np.stack(fields).astype(np.float32)
