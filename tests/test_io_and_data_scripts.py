@@ -37,6 +37,9 @@ def test_table_indexes_numbers_and_time_zones(tmp_path):
     rows = pd.DataFrame({"a": [1.0, 2.0, 3.0]}, index=pd.Index([0, 1, 2], name="row"))
     rows.to_csv(tmp_path / "rows.csv")
     assert read_table(tmp_path / "rows.csv").index.tolist() == [0, 1, 2]  # not nanoseconds after 1970
+    (tmp_path / "dup.csv").write_text("time,a,b,a\n2024-01-01,1,2,3\n2024-01-02,4,5,6\n")
+    with pytest.raises(ValueError, match=r"dup.csv: duplicated column names \['a'\]"):
+        read_table(tmp_path / "dup.csv")  # not read as a, b, a.1
     years = rows.set_axis(pd.Index([2001, 2002, 2003], name="year"))
     years.to_csv(tmp_path / "years.csv")
     assert read_table(tmp_path / "years.csv").index.tolist() == [2001, 2002, 2003]

@@ -39,6 +39,9 @@ def read_table(path: str | Path, columns: list | None = None) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     if fmt == ".csv":
+        header = pd.read_csv(path, header=None, nrows=1).iloc[0, 1:]  # as written: pandas renames a repeat "a.1"
+        if header.duplicated().any():
+            raise ValueError(f"{path}: duplicated column names {sorted(set(header[header.duplicated()]))}")
         df = read_csv(path, index_col=0)
         df.index = _dates(df.index)
     elif fmt == ".parquet":
