@@ -96,3 +96,24 @@ def test_scores_of_gpu_tensors_equal_those_on_the_cpu():
     pit = pit_values(*on_gpu, generator=torch.Generator().manual_seed(1))
     assert pit.device.type == "cuda"
     torch.testing.assert_close(pit.cpu(), pit_values(samples, target, mask, generator=torch.Generator().manual_seed(1)))
+
+
+def test_sample_scores_name_bad_samples_levels_and_masks():
+    samples, target = torch.randn(8, 3, 4), torch.randn(3, 4)
+    mask = torch.ones(3, 4, dtype=torch.bool)
+    mask[0, 0] = False
+    holed = samples.clone()
+    holed[2, 1, 1] = float("nan")
+    for score in (crps_quantile, interval_coverage, pit_values):
+        with pytest.raises(ValueError, match="samples hold NaN or inf at entries the mask scores"):
+            score(holed, target, mask)
+        with pytest.raises(ValueError, match=r"must be \(S, \*target.shape\)"):
+            score(samples[:, :2], target, mask)
+    unscored = samples.clone()
+    unscored[:, 0, 0] = float("nan")  # where the mask does not score: fine
+    assert interval_coverage(unscored, target, mask) == interval_coverage(samples, target, mask)
+    for level in (-0.1, 0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match=f"level must lie in \\(0, 1\\), got {level}"):
+            interval_coverage(samples, target, mask, level)
+    with pytest.raises(TypeError, match="mask must be a torch.bool tensor, got ndarray of bool"):
+        mae(target, target, mask.numpy())

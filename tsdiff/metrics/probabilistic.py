@@ -26,11 +26,26 @@ def _check(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
         raise ValueError(
             f"shapes differ: prediction {tuple(pred.shape)}, target {tuple(target.shape)}, mask {tuple(mask.shape)}"
         )
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask must be bool, got {mask.dtype}")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a torch.bool tensor, got {type(mask).__name__} of {mask.dtype}")
     if not mask.any():
         raise ValueError("mask selects no entries to score")
     return pred[mask].to(torch.float64), target[mask].to(torch.float64)
+
+
+def _check_shape(samples: torch.Tensor, target: torch.Tensor) -> None:
+    if samples.shape[1:] != target.shape:
+        raise ValueError(f"samples {tuple(samples.shape)} must be (S, *target.shape) with target {tuple(target.shape)}")
+
+
+def _masked_samples(samples: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
+    """(S, n) draws and (n,) targets at the masked entries, in float64, after checking shapes and values."""
+    _check_shape(samples, target)
+    _check(target, target, mask)
+    s = samples[:, mask].to(torch.float64)
+    if not torch.isfinite(s).all():
+        raise ValueError("samples hold NaN or inf at entries the mask scores")
+    return s, target[mask].to(torch.float64)
 
 
 def mae(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
@@ -53,11 +68,7 @@ def crps_quantile(samples: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     """CSDI's normalised CRPS: mean over the quantile levels of 2 sum|(q - y)(1{y <= q} - level)| / sum|y|,
     with the quantiles of the samples per entry (linear interpolation, torch.quantile) (Tashiro et al. 2021, eq. 20,
     as computed in the reference code)."""
-    if samples.shape[1:] != target.shape:
-        raise ValueError(f"samples {tuple(samples.shape)} must be (S, *target.shape) with target {tuple(target.shape)}")
-    _check(target, target, mask)
-    s = samples[:, mask].to(torch.float64)  # (S, M)
-    y = target[mask].to(torch.float64)  # (M,)
+    s, y = _masked_samples(samples, target, mask)  # (S, M), (M,)
     lv = torch.tensor(levels, dtype=torch.float64, device=s.device)[:, None]  # (Q, 1)
     q = torch.quantile(s, lv[:, 0], dim=0)  # (Q, M)
     pinball = 2 * ((q - y) * ((y <= q).to(torch.float64) - lv)).abs().sum(1)  # (Q,)
@@ -70,8 +81,7 @@ def crps_ensemble(
     """CRPS of an ensemble per entry: E|X - y| - 1/2 E|X - X'|, with the unbiased ("fair") spread term
     1 / (S (S - 1)) sum_{i != j} |x_i - x_j| (Ferro 2014) or the plain 1 / S^2 one. Computed in O(S log S) per entry
     from sorted members. Returns the mean over masked entries, or per-entry values when mask is None."""
-    if samples.shape[1:] != target.shape:
-        raise ValueError(f"samples {tuple(samples.shape)} must be (S, *target.shape) with target {tuple(target.shape)}")
+    _check_shape(samples, target)
     n = samples.shape[0]
     x = samples.to(torch.float64)
     skill = (x - target.to(torch.float64)).abs().mean(0)
@@ -91,11 +101,11 @@ def crps_ensemble(
 
 def interval_coverage(samples: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, level: float = 0.9) -> float:
     """Share of masked targets inside the central ``level`` interval of the samples (e.g. 5%-95%)."""
-    _check(target, target, mask)
-    s = samples[:, mask].to(torch.float64)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    s, y = _masked_samples(samples, target, mask)
     bounds = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64, device=s.device)
     lo, hi = torch.quantile(s, bounds, dim=0)
-    y = target[mask].to(torch.float64)
     return float(((y >= lo) & (y <= hi)).to(torch.float64).mean())
 
 
@@ -105,9 +115,7 @@ def pit_values(
     """Probability integral transform of each masked target under its S draws, randomised over ties and the
     ensemble's discreteness: (#{x_s < y} + U (#{x_s == y} + 1)) / (S + 1), U ~ U(0, 1). Uniform on (0, 1) when the
     target is exchangeable with the draws (Gneiting et al. 2007); a U shape means too narrow, a dome too wide."""
-    _check(target, target, mask)
-    s = samples[:, mask].to(torch.float64)  # (S, n)
-    y = target[mask].to(torch.float64)
+    s, y = _masked_samples(samples, target, mask)  # (S, n), (n,)
     below = (s < y).sum(0).to(torch.float64)
     ties = (s == y).sum(0).to(torch.float64)
     draw_on = generator.device if generator is not None else y.device
