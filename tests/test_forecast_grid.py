@@ -215,6 +215,13 @@ def test_bad_input_errors(fitted):
         EnsembleForecaster().predict(ds)
     with pytest.raises(ValueError, match="positive multiple"):
         parse_lead_times(["-1h"], pd.Timedelta("1h"))
+    with pytest.raises(ValueError, match=r"lead_times must be durations such as '1h' or '1h,3h', got \['abc'\]"):
+        parse_lead_times("abc", pd.Timedelta("1h"))
+    for members in (2.7, 0, True):
+        with pytest.raises(ValueError, match=f"members must be a whole number >= 1, got {members!r}"):
+            fc.predict(ds, ds.time.values[80], lead_times=["1h"], members=members)
+    with pytest.raises(ValueError, match=r"variables named more than once: \['Tair', 'Tair'\]"):
+        EnsembleForecaster(variables=["Tair", "Tair"], **TINY).fit(ds)
 
 
 def test_baselines():

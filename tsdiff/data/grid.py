@@ -124,6 +124,8 @@ def check_grid(ds, variables=None, name: str = "data") -> tuple[xr.Dataset, Grid
     variables = [variables] if isinstance(variables, str) else list(variables)
     if not variables:
         raise ValueError(f"{name}: no variables to forecast")
+    if len(set(variables)) < len(variables):
+        raise ValueError(f"{name}: variables named more than once: {variables}")
     absent = [v for v in variables if v not in ds.data_vars]
     if absent:
         raise ValueError(f"{name}: variables {absent} not found; available: {list(ds.data_vars)}")

@@ -55,7 +55,10 @@ def parse_lead_times(lead_times, step: pd.Timedelta) -> list[pd.Timedelta]:
     """ "1h,3h" / ["1h", "6h"] / timedeltas -> sorted unique positive multiples of ``step`` (else an error)."""
     if isinstance(lead_times, str):
         lead_times = [s for s in lead_times.split(",") if s.strip()]
-    leads = sorted({pd.Timedelta(v) for v in np.atleast_1d(lead_times).tolist()})  # tolist: Python scalars
+    try:
+        leads = sorted({pd.Timedelta(v) for v in np.atleast_1d(lead_times).tolist()})  # tolist: Python scalars
+    except ValueError as err:
+        raise ValueError(f"lead_times must be durations such as '1h' or '1h,3h', got {lead_times!r}: {err}") from err
     if not leads:
         raise ValueError("lead_times is empty")
     for lead in leads:
@@ -404,9 +407,9 @@ class EnsembleForecaster:
         problem = spec.mismatch(self.spec_)
         if problem:
             raise ValueError(f"predict data: {problem}")
+        if isinstance(members, bool) or int(members) != members or members < 1:
+            raise ValueError(f"members must be a whole number >= 1, got {members!r}")
         members = int(members)
-        if members < 1:
-            raise ValueError(f"members must be >= 1, got {members}")
         if not self.probabilistic:
             members = 1
         leads = parse_lead_times(lead_times if lead_times is not None else [self.step_], self.step_)
