@@ -69,6 +69,14 @@ def test_impute_reports_bad_input_clearly(tmp_path):
     assert proc.returncode == 1 and "not sorted" in proc.stderr
     proc = _run("impute", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o.csv"))
     assert proc.returncode == 1 and "does not exist" in proc.stderr
+    _, df = sensor_network(n_hours=96, n_sensors=2, seed=3)
+    df.to_csv(tmp_path / "good.csv")
+    proc = _run("impute", str(tmp_path / "good.csv"), "--out", str(tmp_path / "o.txt"))
+    assert proc.returncode == 1 and "unsupported format '.txt'" in proc.stderr and "filled" not in proc.stdout
+    (tmp_path / "a_file").write_text("not a folder")
+    fast = ("--epochs", "1", "--samples", "2", "--steps", "2", "--calibrate", "0")
+    proc = _run("impute", str(tmp_path / "good.csv"), "--out", str(tmp_path / "a_file" / "o.csv"), *fast)
+    assert proc.returncode == 1 and "a_file" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_impute_columns_models_some_and_carries_the_rest(tmp_path):

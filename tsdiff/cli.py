@@ -65,8 +65,9 @@ def _read_input(args):
 def _impute(args) -> int:
     import pandas as pd
 
-    from .io import write_table
+    from .io import _format, write_table
 
+    _format(Path(args.out))  # an output format it cannot write: said before training, not after
     table, df = _read_input(args)
     start = time.perf_counter()
     filled, lo, hi, _, _ = _impute_table(df, args)
@@ -595,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as err:
+    except (ValueError, TypeError, OSError, ImportError, RuntimeError) as err:  # OSError: files, folders, rights
         print(f"tsdiff {args.command}: error: {err}", file=sys.stderr)
         return 1
 
