@@ -103,6 +103,9 @@ def test_save_load_round_trip(fitted, tmp_path):
     )
     with pytest.raises(CheckpointError, match="not an imputation model"):
         DiffusionImputer.load(other)
+    save_checkpoint(other, {**{k: v for k, v in torch.load(path, weights_only=True).items() if k != "seq_len"}})
+    with pytest.raises(CheckpointError, match=r"lacks \['seq_len'\]: it was not written for this use"):
+        DiffusionImputer.load(other)  # a named error, not a bare KeyError
 
 
 def test_load_reads_a_training_checkpoint_with_the_weights_fit_samples_with(tmp_path):

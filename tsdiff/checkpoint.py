@@ -52,9 +52,12 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location="cpu", required: tuple[str, ...] = ()) -> dict:
-    """Read a checkpoint written by ``save_checkpoint`` (weights only: no code runs); ``required`` names keys that
-    must be present. Raises CheckpointError naming the problem."""
+def load_checkpoint(
+    path: str | os.PathLike, map_location="cpu", required: tuple[str, ...] = (), task: tuple[str, str] | None = None
+) -> dict:
+    """Read a checkpoint written by ``save_checkpoint`` (weights only: no code runs); ``task`` = (its "task" entry,
+    what to call such a model) checks that it holds that kind of model, then ``required`` names keys that must be
+    present. Raises CheckpointError naming the problem."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -73,6 +76,8 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu", required: tuple
             f"{path} has checkpoint format {data['format_version']}, newer than this tsdiff "
             f"reads ({FORMAT_VERSION}): upgrade tsdiff"
         )
+    if task is not None and data.get("task") != task[0]:
+        raise CheckpointError(f"{path} holds a {data.get('task')!r} model, not {task[1]}")
     missing = [k for k in required if k not in data]
     if missing:
         raise CheckpointError(f"{path} lacks {missing}: it was not written for this use")

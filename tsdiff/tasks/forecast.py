@@ -35,7 +35,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..accel import autocast, compile_model
-from ..checkpoint import CheckpointError, load_checkpoint, load_model, restore_params, save_checkpoint
+from ..checkpoint import load_checkpoint, load_model, restore_params, save_checkpoint
 from ..core import Condition, Schedule, denoising_loss, get_schedule, masked_mse, sample
 from ..core.random import randn
 from ..data.frames import Frames, grid_statistics, read_frames
@@ -501,9 +501,24 @@ class EnsembleForecaster:
     @classmethod
     def load(cls, path, **overrides) -> EnsembleForecaster:
         """Read a forecaster written by ``save``; ``overrides`` change sampling params (sampler, sample_steps ...)."""
-        state = load_checkpoint(path, required=("model", "model_kind", "grid", "params", "mean", "res_std"))
-        if state.get("task") != "grid_forecast":
-            raise CheckpointError(f"{path} holds a {state.get('task')!r} model, not a gridded forecaster")
+        state = load_checkpoint(
+            path,
+            task=("grid_forecast", "a gridded forecaster"),
+            required=(
+                "model",
+                "model_kind",
+                "grid",
+                "params",
+                "schedule",
+                "step",
+                "mean",
+                "std",
+                "res_std",
+                "static",
+                "diurnal",
+                "periodic_lon",
+            ),
+        )
         if isinstance(state["params"], dict) and "residual" not in state["params"]:  # written before the option
             state = {**state, "params": {**state["params"], "residual": "change"}}
         self = restore_params(cls, state, overrides, path)

@@ -482,9 +482,11 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
     def load(cls, path: str | Path, **overrides) -> DiffusionImputer:
         """Read an imputer written by ``save`` (or a training checkpoint of ``fit``); ``overrides`` set params
         such as the sampler or the number of samples."""
-        state = load_checkpoint(path, required=("model", "model_kind", "schedule", "scaler", "columns", "params"))
-        if state.get("task") != "imputation":
-            raise CheckpointError(f"{path} holds a {state.get('task')!r} model, not an imputation model")
+        state = load_checkpoint(
+            path,
+            task=("imputation", "an imputation model"),
+            required=("model", "model_kind", "schedule", "scaler", "columns", "params", "seq_len"),
+        )
         self = restore_params(cls, state, overrides, path)
         self.model_ = load_model(state, path)
         self.schedule_ = Schedule.from_dict(state["schedule"])

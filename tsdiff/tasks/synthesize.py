@@ -37,7 +37,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from ..accel import autocast, compile_model
-from ..checkpoint import CheckpointError, load_checkpoint, load_model, restore_params, save_checkpoint
+from ..checkpoint import load_checkpoint, load_model, restore_params, save_checkpoint
 from ..core import NULL_LABEL, ClassifierFreeGuidance, Condition, Schedule, denoising_loss, get_schedule, sample
 from ..core.random import rand
 from ..data.adapters import frame_values, windows_of
@@ -457,9 +457,11 @@ class Synthesizer:
     @classmethod
     def load(cls, path: str | Path, **overrides) -> Synthesizer:
         """Read a synthesizer written by ``save``; ``overrides`` change sampling parameters."""
-        state = load_checkpoint(path, required=("model", "model_kind", "schedule", "params", "low", "high"))
-        if state.get("task") != "synthesis":
-            raise CheckpointError(f"{path} holds a {state.get('task')!r} model, not a synthesis model")
+        state = load_checkpoint(
+            path,
+            task=("synthesis", "a synthesis model"),
+            required=("model", "model_kind", "schedule", "params", "low", "high", "columns", "classes", "seq_len"),
+        )
         self = restore_params(cls, state, overrides, path)
         self.model_ = load_model(state, path)
         self.schedule_ = Schedule.from_dict(state["schedule"])
