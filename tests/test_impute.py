@@ -167,6 +167,9 @@ def test_bad_input_is_named(fitted):
     dup = pd.DatetimeIndex(["2024-01-01", "2024-01-01", "2024-01-03"])
     with pytest.raises(ValueError, match="duplicated"):
         DiffusionImputer(seq_len=2, **FAST).fit(pd.DataFrame({"a": [1.0, 2, 3]}, index=dup))
+    for seq_len in (0, -3, 2.5):
+        with pytest.raises(ValueError, match=f"seq_len must be a whole number of steps >= 1, got {seq_len}"):
+            DiffusionImputer(seq_len=seq_len, **FAST).fit(x.reshape(-1, 3))
     sparse = np.full((2, 12, 2), np.nan)
     sparse[0, 0, 0], sparse[1, 3, 1] = 1.0, 2.0  # one value per window: nothing to hide and recover
     with pytest.raises(ValueError, match="no window has at least two"):

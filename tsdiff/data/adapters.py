@@ -151,7 +151,9 @@ def to_windows(x, seq_len: int | None = None) -> Windows:
 def _series_windows(series: np.ndarray, seq_len: int | None, columns: list, wrap) -> Windows:
     if seq_len is None:
         raise ValueError("seq_len is needed to cut a (T, K) series or a DataFrame into windows")
-    windows, t = _windowed(series, seq_len)
+    if isinstance(seq_len, bool) or int(seq_len) != seq_len or seq_len < 1:
+        raise ValueError(f"seq_len must be a whole number of steps >= 1, got {seq_len!r}")
+    windows, t = _windowed(series, int(seq_len))
     return Windows(
         windows,
         columns,
