@@ -184,6 +184,13 @@ def test_stock_loader_errors(tmp_path, stock_csv):
         load_stocks(tmp_path / "none.csv")
     with pytest.raises(ValueError, match="longer than the series"):
         windows_of(np.zeros((10, 2)), 24)
+    good = pd.read_csv(stock_csv)
+    with pytest.raises(ValueError, match=r"columns \['High'\] hold inf"):
+        load_stocks(good.assign(High=good["High"].where(good.index != 3, np.inf)))
+    with pytest.raises(ValueError, match=r"columns \['Volume'\] are constant"):
+        load_stocks(good.assign(Volume=7.0))
+    with pytest.raises(ValueError, match=r"columns \['Open'\] are not numeric"):
+        load_stocks(good.assign(Open="x"))
 
 
 def test_other_price_tables_in_yahoo_spelling(stock_csv):

@@ -47,9 +47,18 @@ def load_stocks(source, reverse: bool = False) -> pd.DataFrame:
     missing = [c for c in STOCK_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{name}: missing columns {missing}; expected {STOCK_COLUMNS}")
+    text = [c for c in STOCK_COLUMNS if not pd.api.types.is_numeric_dtype(df[c])]
+    if text:
+        raise ValueError(f"{name}: columns {text} are not numeric")
     df = df[STOCK_COLUMNS].astype(np.float64)
     if df.isna().any().any():
         raise ValueError(f"{name}: {int(df.isna().sum().sum())} missing values; the benchmark file has none")
+    infinite = [c for c in STOCK_COLUMNS if np.isinf(df[c]).any()]
+    if infinite:
+        raise ValueError(f"{name}: columns {infinite} hold inf")
+    constant = [c for c in STOCK_COLUMNS if df[c].nunique() < 2]
+    if constant:
+        raise ValueError(f"{name}: columns {constant} are constant: MinMax scaling would make them all zeros")
     if isinstance(df.index, pd.DatetimeIndex):
         if not df.index.is_monotonic_increasing:
             raise ValueError(f"{name}: dates are not sorted oldest first")
