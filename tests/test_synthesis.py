@@ -346,6 +346,8 @@ def test_class_conditional_synthesizer_learns_the_classes():
 
 def test_synthesizer_bad_input(tmp_path):
     real = ar1_windows(n=20, length=8)
+    with pytest.raises(ValueError, match="labels hold NaN or None"):
+        Synthesizer(seq_len=8, progress=False, **TINY).fit(real, labels=[1.0] * 19 + [np.nan])
     with pytest.raises(ValueError, match="constant"):
         Synthesizer(seq_len=8, progress=False, **TINY).fit(np.concatenate([real, np.ones((20, 8, 1))], axis=2))
     with pytest.raises(ValueError, match="longer than the series"):
@@ -371,7 +373,7 @@ def test_synthesizer_bad_input(tmp_path):
     synth.log_snr_shift = 0.0
     with pytest.raises(ValueError, match="guidance_scale given without labels"):
         synth.sample(2, guidance_scale=3.0)
-    for n in (0, -3):
+    for n in (0, -3, True, 2.0):
         with pytest.raises(ValueError, match="positive"):
             synth.sample(n)
     with pytest.raises(ValueError, match="without labels"):

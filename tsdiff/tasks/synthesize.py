@@ -229,6 +229,8 @@ class Synthesizer:
             raise ValueError(f"features {names} are constant in the training data: nothing to learn; drop them")
         if labels is not None and np.shape(labels) != (n,):
             raise ValueError(f"labels must be one per window ({n}), got shape {np.shape(labels)}")
+        if labels is not None and pd.isna(np.asarray(labels, dtype=object)).any():
+            raise ValueError("labels hold NaN or None: every window needs a class")
         p = self.time_patch
         if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1 or (p > 1 and self.backbone != "dit"):
             raise ValueError(
@@ -353,7 +355,7 @@ class Synthesizer:
         Given values come back unchanged."""
         if not hasattr(self, "model_"):
             raise RuntimeError("this Synthesizer is not fitted yet: call fit first (or Synthesizer.load)")
-        if not isinstance(n, (int, np.integer)) or n <= 0:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         n, length, k = int(n), self.seq_len_, self.n_features_in_
         given = self._given(n, prefix, observed)  # (n, L, K) with NaN where free, or None
