@@ -142,9 +142,10 @@ def _phase_peaks(wfdb, record: str, lead: np.ndarray, fs: float, source) -> np.n
         samples = detect_r_peaks(lead, fs)
     else:
         raise ValueError(f"phase must be False, True, 'annotations' or 'detected', got {source!r}")
-    if len(np.unique(samples)) < 2:
+    samples = np.unique(samples)
+    if len(samples) < 2:
         raise ValueError(f"{record}: the cardiac phase needs at least two R peaks, found {len(samples)} ({source})")
-    return np.unique(samples)
+    return samples
 
 
 def cardiac_phase(r_peaks: np.ndarray, n: int) -> np.ndarray:
