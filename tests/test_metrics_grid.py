@@ -37,6 +37,8 @@ def test_latitude_weights_cell_area():
     # descending axis: the same weights, in its order
     w_desc = grid.latitude_weights(lat[::-1].rename("latitude"))
     np.testing.assert_allclose(w_desc.values, w.values[::-1])
+    with pytest.raises(ValueError, match=r"latitudes must lie in \[-90, 90\], got -81.5625 .. 92.8125"):
+        grid.latitude_weights((lat + 5.625).rename("latitude"))  # a shifted axis, not a cell-area error
 
 
 def test_crps_matches_brute_force():

@@ -84,6 +84,10 @@ def test_context_fid_is_small_for_the_same_distribution_and_large_for_noise():
     near = M.context_fid(a, b, encoder=encoder)
     far = M.context_fid(a, np.random.default_rng(0).uniform(size=a.shape), encoder=encoder)
     assert 0 <= near < far / 5
+    with pytest.raises(ValueError, match="the encoder takes 2 features, the windows have 3"):
+        M.context_fid(np.concatenate([a, a[..., :1]], 2), np.concatenate([b, b[..., :1]], 2), encoder=encoder)
+    with pytest.raises(ValueError, match="windows of at least 2 steps"):
+        M.predictive_score(a[:, :1], b[:, :1], iterations=1)
 
 
 def test_ts2vec_hierarchical_loss_is_finite_and_decreases_in_training():

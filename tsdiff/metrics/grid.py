@@ -57,6 +57,8 @@ def latitude_weights(lat: xr.DataArray) -> xr.DataArray:
     half-way between centres and clipped at the poles (WeatherBench 2's weighting; proportional to cos(lat) away
     from the poles). Works for ascending and descending axes."""
     values = np.asarray(lat, dtype=np.float64)
+    if not (np.abs(values) <= 90).all():
+        raise ValueError(f"latitudes must lie in [-90, 90], got {values.min()} .. {values.max()}")
     if values.size == 1:
         w = np.ones(1)
     else:

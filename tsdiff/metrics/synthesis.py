@@ -178,6 +178,8 @@ def predictive_scores(pairs, *, iterations: int = 5000, batch_size: int = 128, s
     k = pairs[0][0].shape[2]
     if k < 2:
         raise ValueError("predictive_score needs at least 2 features (it predicts the last from the others)")
+    if pairs[0][0].shape[1] < 2:
+        raise ValueError("predictive_score needs windows of at least 2 steps (it predicts the next step)")
     net = _GRUHeads(gens, k - 1, max(1, k // 2), per_step=True)
     opt = torch.optim.Adam(net.parameters())
     for _ in range(iterations):
@@ -315,6 +317,8 @@ def context_fid(real, synth, *, encoder: TS2VecEncoder | None = None, seed: int 
     """Frechet distance of TS2Vec representations; ``encoder`` (trained on the real windows) is trained when not
     given: pass one to score several generators against the same real data."""
     real_t, synth_t = _check(real, synth)
+    if encoder is not None and encoder.input.in_features != real_t.shape[2]:
+        raise ValueError(f"the encoder takes {encoder.input.in_features} features, the windows have {real_t.shape[2]}")
     encoder = encoder or train_ts2vec(real, seed=seed)
     return frechet_distance(encoder.encode(real_t).double().numpy(), encoder.encode(synth_t).double().numpy())
 
