@@ -33,6 +33,10 @@ def test_forecast_shapes_index_and_errors():
             forecast(model, df.iloc[[0, 1, 5, 9]])
     with pytest.raises(ValueError, match="duplicated time stamps"):
         forecast(model, df.iloc[[0, 1, 1, 2]])
+    rows = df.reset_index(drop=True)
+    assert list(forecast(model, rows, members=2).time.values) == list(range(150, 155))  # integer rows go on
+    with pytest.raises(ValueError, match=r"not evenly spaced \(steps \[1, 5\]\)"):
+        forecast(model, rows.iloc[[0, 1, 2, 7, 8]])
     with pytest.raises(ValueError, match="horizon"):
         forecast(model, df, horizon=model.seq_len_)
     with pytest.raises(ValueError, match=r"horizon must be in \[1, 47\] for this model, got 0"):

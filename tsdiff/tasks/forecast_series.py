@@ -35,7 +35,12 @@ def _future_index(index: pd.Index, horizon: int) -> pd.Index:
             raise ValueError("the time index has no regular frequency: resample it (df.resample(...)) to forecast")
         return pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:].rename(index.name)
     if pd.api.types.is_integer_dtype(index):
-        step = int(index[-1] - index[-2]) if len(index) > 1 else 1
+        steps = np.unique(np.diff(index.to_numpy()))
+        if len(steps) > 1:
+            raise ValueError(
+                f"the integer index is not evenly spaced (steps {steps[:5].tolist()}): reindex it to forecast"
+            )
+        step = int(steps[0]) if len(steps) else 1
         return pd.Index(index[-1] + step * np.arange(1, horizon + 1), name=index.name)
     raise ValueError(f"cannot extend an index of type {type(index).__name__}: use a DatetimeIndex or integers")
 
