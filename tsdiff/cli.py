@@ -65,9 +65,9 @@ def _read_input(args):
 def _impute(args) -> int:
     import pandas as pd
 
-    from .io import _format, write_table
+    from .io import table_format, write_table
 
-    _format(Path(args.out))  # an output format it cannot write: said before training, not after
+    table_format(Path(args.out))  # an output format it cannot write: said before training, not after
     table, df = _read_input(args)
     start = time.perf_counter()
     filled, lo, hi, _, _ = _impute_table(df, args)

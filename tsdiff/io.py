@@ -8,13 +8,23 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_csv", "read_table", "write_table", "netcdf_times", "open_grid", "write_grid", "FORMATS"]
+__all__ = [
+    "read_csv",
+    "read_table",
+    "table_format",
+    "write_table",
+    "netcdf_times",
+    "open_grid",
+    "write_grid",
+    "FORMATS",
+]
 
 FORMATS = (".csv", ".parquet", ".nc")
 GRIB_SUFFIXES = (".grib", ".grb", ".grib2", ".grb2")
 
 
-def _format(path: Path) -> str:
+def table_format(path: Path) -> str:
+    """The table format of ``path`` by its suffix (one of ``FORMATS``), or an error that names it."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"{path}: unsupported format {suffix!r}; use one of {FORMATS}")
@@ -35,7 +45,7 @@ def read_table(path: str | Path, columns: list | None = None) -> pd.DataFrame:
     the file's one dimension becomes a column. With ``columns``, only those must exist and be numeric (the whole
     table is returned: the others, text or flags say, can be carried through)."""
     path = Path(path)
-    fmt = _format(path)
+    fmt = table_format(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     if fmt == ".csv":
@@ -70,7 +80,7 @@ def read_table(path: str | Path, columns: list | None = None) -> pd.DataFrame:
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
-    fmt = _format(path)
+    fmt = table_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == ".csv":
         df.to_csv(path)
