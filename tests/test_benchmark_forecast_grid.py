@@ -34,3 +34,21 @@ def test_saved_model_is_scored_with_the_members_asked_for(tmp_path):
 
     with pytest.raises(SystemExit, match="not a probabilistic model"):
         bench.main([*common, "--model", str(deterministic), "--no-deterministic"])
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="../shared/data/wfde5_gb_2017_01 not beside the checkout")
+def test_predictability_regression_beats_the_noise_ensemble_at_one_hour(tmp_path):
+    """benchmarks/grid_predictability.py: the regression's Tair forecast 1 h ahead is sharper than persistence +
+    noise (the recent change carries a quarter of the next hour's), and the table holds each method once."""
+    import grid_predictability
+
+    out = tmp_path / "p.md"
+    table = grid_predictability.main(
+        ["--data", str(DATA), "--scored", "Tair", "--lead-times", "1h", "--every", "24h", "--members", "16"]
+        + ["--max-iter", "40", "--out", str(out)]
+    )
+    assert sorted(table.method) == ["persistence+noise", "regression, mean", "regression, mean + spread"]
+    ratios = table.set_index("method").ratio
+    assert ratios["persistence+noise"] == 1 and ratios["regression, mean"] < 0.95
+    assert ratios["regression, mean + spread"] < 0.95
+    assert "| Tair | 1h | regression, mean |" in out.read_text()

@@ -18,7 +18,14 @@ import pandas as pd
 
 from ..data.grid import check_grid, ensemble_dataset, grid_step, init_indices, mean_by_hour
 
-__all__ = ["persistence", "hourly_climatology", "persistence_diurnal", "persistence_noise", "GRID_BASELINES"]
+__all__ = [
+    "diurnal_increment",
+    "persistence",
+    "hourly_climatology",
+    "persistence_diurnal",
+    "persistence_noise",
+    "GRID_BASELINES",
+]
 
 
 def _setup(train, ds, init_times, lead_times, variables):
@@ -38,12 +45,20 @@ def _setup(train, ds, init_times, lead_times, variables):
     return data, spec, spec.to_array(data), inits, where, leads, tr
 
 
-def _increments(tr, lead: pd.Timedelta):
-    """Training pairs (x(t), x(t + lead)) -> (hours of t, increments (N, C, H, W))."""
-    _, x, times = tr
-    later = times.get_indexer(times + lead)
+def diurnal_increment(x: np.ndarray, times: pd.DatetimeIndex, lead) -> tuple[np.ndarray, np.ndarray]:
+    """The training increments x(t + lead) - x(t) by the hour of day of t: (mean, standard deviation about that
+    mean), each (24, C, H, W) and NaN for hours that never occur or cells without data. ``x`` (T, C, H, W) at
+    ``times``. The diurnal baselines' centre and spread."""
+    later = times.get_indexer(times + pd.Timedelta(lead))
     ok = later >= 0
-    return times[ok].hour.values, x[later[ok]] - x[ok]
+    hours, inc = times[ok].hour.values, x[later[ok]] - x[ok]
+    mean = mean_by_hour(inc, hours, np.arange(24))
+    sd = np.full_like(mean, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for h in np.unique(hours):
+            sd[h] = np.nanstd(inc[hours == h] - mean[h], axis=0, ddof=1)
+    return mean, sd
 
 
 def persistence(ds, init_times=None, lead_times=("1h",), variables=None):
@@ -61,10 +76,7 @@ def hourly_climatology(train, ds, init_times=None, lead_times=("1h",), variables
 
 def persistence_diurnal(train, ds, init_times=None, lead_times=("1h",), variables=None):
     data, spec, x, inits, where, leads, tr = _setup(train, ds, init_times, lead_times, variables)
-    out = []
-    for lead in leads:
-        hours, inc = _increments(tr, lead)
-        out.append(x[where] + mean_by_hour(inc, hours, inits.hour.values))
+    out = [x[where] + diurnal_increment(tr[1], tr[2], lead)[0][inits.hour.values] for lead in leads]
     return ensemble_dataset(np.stack(out, 1)[:, None], data, spec, inits, leads, tsdiff_model="persistence + diurnal")
 
 
@@ -75,14 +87,8 @@ def persistence_noise(train, ds, init_times=None, lead_times=("1h",), members: i
     rng = np.random.default_rng(seed)
     out = np.empty((len(inits), members, len(leads), *x.shape[1:]), dtype=np.float32)
     for j, lead in enumerate(leads):
-        hours, inc = _increments(tr, lead)
-        mean = mean_by_hour(inc, hours, hours)  # each training pair's diurnal mean
-        sd = np.full((24, *x.shape[1:]), np.nan, dtype=np.float32)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            for h in np.unique(hours):
-                sd[h] = np.nanstd(inc[hours == h] - mean[hours == h], axis=0, ddof=1)
-        centre = x[where] + mean_by_hour(inc, hours, inits.hour.values)  # (I, C, H, W)
+        mean, sd = diurnal_increment(tr[1], tr[2], lead)
+        centre = x[where] + mean[inits.hour.values]  # (I, C, H, W)
         noise = rng.standard_normal((len(inits), members, *x.shape[1:])).astype(np.float32)
         out[:, :, j] = centre[:, None] + noise * sd[inits.hour.values][:, None]
     return ensemble_dataset(out, data, spec, inits, leads, tsdiff_model="persistence + diurnal + noise")
