@@ -1,5 +1,7 @@
 """EnsembleForecaster and the gridded baselines on small synthetic grids (fast: tiny DiT, few steps)."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +9,7 @@ import torch
 import xarray as xr
 
 from tsdiff.baselines.grid import hourly_climatology, persistence, persistence_diurnal, persistence_noise
-from tsdiff.checkpoint import CheckpointError
+from tsdiff.checkpoint import CheckpointError, save_checkpoint
 from tsdiff.data.grid import mean_by_hour
 from tsdiff.metrics import grid
 from tsdiff.tasks.forecast import EnsembleForecaster, parse_lead_times
@@ -80,6 +82,16 @@ def test_seed_reproducible_and_save_load(fitted, tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):
         EnsembleForecaster.load(tmp_path / "bad.pt")
+    state = torch.load(path, weights_only=True)
+    n_static, h, w = state["static"].shape
+    for name, value, needs in [
+        ("res_std", state["res_std"][:1], "(1,) where this model needs (2,)"),
+        ("diurnal", state["diurnal"][:, :, :-1], f"(24, 2, {h - 1}, {w}) where this model needs (24, 2, {h}, {w})"),
+        ("static", torch.zeros(n_static + 1, h, w), f"({n_static + 1}, {h}, {w}) where this model needs ({n_static},"),
+    ]:
+        save_checkpoint(tmp_path / "edited.pt", {k: v for k, v in {**state, name: value}.items() if k != "format"})
+        with pytest.raises(CheckpointError, match=re.escape(f"'{name}' has shape {needs}")):
+            EnsembleForecaster.load(tmp_path / "edited.pt")
 
 
 def test_learns_the_diurnal_cycle_and_drift():
@@ -197,6 +209,9 @@ def test_bad_input_errors(fitted):
     inf_var["Wind"][0, 3, 3] = np.inf
     with pytest.raises(ValueError, match="inf"):
         EnsembleForecaster(**TINY).fit(inf_var)
+    huge = ds.assign(Wind=ds["Wind"].astype(np.float64) * 1e40)  # finite in float64, inf in the model's float32
+    with pytest.raises(ValueError, match=r"variable 'Wind' reaches .*e\+40, beyond float32's range"):
+        EnsembleForecaster(**TINY).fit(huge)
     with pytest.raises(ValueError, match="latitude and longitude"):
         EnsembleForecaster(**TINY).fit(ds.rename(lon="x"))
     with pytest.raises(ValueError, match="multiple"):

@@ -132,6 +132,9 @@ def test_inconsistent_checkpoints_raise_checkpoint_errors(fitted, tmp_path):
         DiffusionImputer.load(broken("w.pt", model=weights))
     with pytest.raises(CheckpointError, match="3 features but the file names 2 columns"):
         DiffusionImputer.load(broken("c.pt", columns=["a", "b"]))
+    scaler = {**state["scaler"], "std": state["scaler"]["std"][:2]}
+    with pytest.raises(CheckpointError, match=r"'scaler std' has shape \(2,\) where this model needs \(3,\)"):
+        DiffusionImputer.load(broken("s.pt", scaler=scaler))
 
 
 def test_interpolated_input_option_survives_save_and_load(tmp_path):

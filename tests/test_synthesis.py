@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tsdiff.baselines.synthesis import bootstrap, gaussian, var
-from tsdiff.checkpoint import CheckpointError
+from tsdiff.checkpoint import CheckpointError, save_checkpoint
 from tsdiff.data.adapters import windows_of
 from tsdiff.data.stocks import STOCK_COLUMNS, load_stocks, stock_windows
 from tsdiff.metrics import synthesis as M
@@ -240,6 +240,10 @@ def test_synthesizer_numpy_in_numpy_out_and_save_load(tmp_path):
     path = synth.save(tmp_path / "s.pt")
     again = Synthesizer.load(path)
     np.testing.assert_array_equal(again.sample(7, seed=3), fake)
+    state = torch.load(path, weights_only=True)
+    save_checkpoint(tmp_path / "edited.pt", {k: v for k, v in {**state, "high": [1.0]}.items() if k != "format"})
+    with pytest.raises(CheckpointError, match=r"'high' has shape \(1,\) where this model needs \(2,\)"):
+        Synthesizer.load(tmp_path / "edited.pt")
     free = Synthesizer.load(path, clip_denoised=False, sampler="heun", sample_steps=3).sample(7, seed=3)
     assert np.isfinite(free).all() and not np.array_equal(free, fake)
     shifted = Synthesizer(seq_len=12, progress=False, log_snr_shift=1.4, **TINY).fit(real)
@@ -288,6 +292,21 @@ def test_synthesizer_dataframe_in_dataframe_out_and_prefix_kept():
     prefix = df.to_numpy()[:6]
     cont = synth.sample(3, prefix=prefix)
     np.testing.assert_array_equal(cont.to_numpy().reshape(3, 16, 2)[:, :6], np.broadcast_to(prefix, (3, 6, 2)))
+
+
+def test_synthesizer_keeps_integer_column_labels_through_save_and_load(tmp_path):
+    """A frame labelled 0..K-1 (``pd.DataFrame(array)``) gets its integer labels back, not their strings."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(100, 2)), columns=np.array([3, 7]))  # numpy integers as labels
+    synth = Synthesizer(seq_len=8, stride=4, progress=False, **{**TINY, "max_steps": 2}).fit(df)
+    assert list(synth.sample(1).columns) == [3, 7]
+    loaded = Synthesizer.load(synth.save(tmp_path / "s.pt"))
+    assert list(loaded.sample(1).columns) == [3, 7] and all(type(c) is int for c in loaded.columns_)
+    mixed = pd.DataFrame(rng.normal(size=(100, 2)), columns=pd.MultiIndex.from_tuples([("p", 1), ("p", 2)]))
+    assert Synthesizer(seq_len=8, progress=False, **{**TINY, "max_steps": 2}).fit(mixed).columns_ == [
+        "('p', 1)",
+        "('p', 2)",
+    ]
 
 
 def test_synthesizer_csdi_backbone_and_missing_training_values():

@@ -11,10 +11,12 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 __all__ = [
     "CheckpointError",
+    "check_shapes",
     "save_checkpoint",
     "load_checkpoint",
     "sampling_weights",
@@ -50,6 +52,18 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_shapes(path, **entries) -> None:
+    """``name=(value, shape the model needs)`` for each array a task reads from a checkpoint: a CheckpointError
+    naming the first one of another shape (a file edited by hand or pieced together from two models)."""
+    for name, (value, shape) in entries.items():
+        got = tuple(np.shape(value))
+        if got != tuple(shape):
+            raise CheckpointError(
+                f"{path}: {name!r} has shape {got} where this model needs {tuple(shape)} (the file was edited or "
+                "pieced together from different models)"
+            )
 
 
 def load_checkpoint(

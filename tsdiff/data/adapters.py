@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["Windows", "to_windows", "frame_values", "sliding_windows", "windows_of", "regular_freq"]
+__all__ = ["Windows", "to_windows", "column_labels", "frame_values", "sliding_windows", "windows_of", "regular_freq"]
 
 
 @dataclass
@@ -51,6 +51,18 @@ def _numeric(column: pd.Series) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def column_labels(columns: pd.Index) -> list:
+    """A DataFrame's column labels as plain Python values a checkpoint can hold: strings and integers kept (numpy
+    integers as int), any other label (a tuple of a MultiIndex, a float, a date) as its string."""
+
+    def plain(label):
+        if isinstance(label, (str, int, np.integer)) and not isinstance(label, (bool, np.bool_)):
+            return label if isinstance(label, str) else int(label)
+        return str(label)
+
+    return [plain(c) for c in columns]
 
 
 def frame_values(df: pd.DataFrame, warn_uneven: bool = True) -> np.ndarray:

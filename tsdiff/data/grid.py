@@ -146,6 +146,12 @@ def check_grid(ds, variables=None, name: str = "data") -> tuple[xr.Dataset, Grid
             raise ValueError(f"{name}: variable {v!r} holds inf values; mark missing data as NaN")
         if np.isnan(values).all():
             raise ValueError(f"{name}: variable {v!r} is all NaN")
+        biggest = np.nanmax(np.abs(values))
+        if biggest > np.finfo(np.float32).max:  # the model computes in float32
+            raise ValueError(
+                f"{name}: variable {v!r} reaches {biggest:.3g}, beyond float32's range (3.4e38); "
+                "rescale it (other units)"
+            )
     has_level = any("level" in ds[v].dims for v in variables)
     if has_level and not all("level" in ds[v].dims for v in variables):
         raise ValueError(f"{name}: some variables have a `level` dim and others do not; select levels first")

@@ -35,7 +35,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..accel import autocast, compile_model
-from ..checkpoint import load_checkpoint, load_model, restore_params, save_checkpoint
+from ..checkpoint import CheckpointError, check_shapes, load_checkpoint, load_model, restore_params, save_checkpoint
 from ..core import Condition, Schedule, denoising_loss, get_schedule, masked_mse, sample
 from ..core.random import randn
 from ..data.frames import Frames, grid_statistics, read_frames
@@ -532,4 +532,15 @@ class EnsembleForecaster:
         self.diurnal_ = state["diurnal"]
         self.cell_scale_ = state.get("cell_scale", torch.ones(self.diurnal_.shape[1:]))  # older checkpoints
         self.periodic_lon_ = bool(state["periodic_lon"])
+        c, grid = len(self.spec_.channels), tuple(self.spec_.shape)
+        config = self.model_.config
+        if config.in_channels != c:
+            raise CheckpointError(f"{path}: the network takes {config.in_channels} channels, the grid names {c}")
+        check_shapes(
+            path,
+            **{name: (getattr(self, f"{name}_"), (c,)) for name in ("mean", "std", "res_std")},
+            diurnal=(self.diurnal_, (24, c, *grid)),
+            cell_scale=(self.cell_scale_, (c, *grid)),
+            static=(self.static_, (config.cond_channels - 4 * c, *grid)),
+        )
         return self

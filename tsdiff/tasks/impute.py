@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..accel import autocast, compile_model, rows_per_call
 from ..calibration import rescale_spread, spread_scale
-from ..checkpoint import CheckpointError, load_checkpoint, load_model, restore_params, save_checkpoint
+from ..checkpoint import CheckpointError, check_shapes, load_checkpoint, load_model, restore_params, save_checkpoint
 from ..core import Condition, Schedule, denoising_loss, get_schedule, sample
 from ..data.adapters import sliding_windows, to_windows
 from ..data.masks import MASK_STRATEGIES, training_mask
@@ -495,6 +495,10 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         if self.model_.config.n_features != len(self.columns_):
             raise CheckpointError(f"{path}: the network takes {self.model_.config.n_features} features but the "
                                   f"file names {len(self.columns_)} columns")  # fmt: skip
+        k = (len(self.columns_),)
+        scaler = self.scaler_
+        check_shapes(path, **{f"scaler {n}": (getattr(scaler, n), k) for n in ("mean", "std", "low", "high")
+                              if getattr(scaler, n) is not None})  # fmt: skip
         self.labeled_ = bool(state.get("labeled", True))
         self.n_features_in_ = len(self.columns_)
         self.seq_len_ = int(state["seq_len"])

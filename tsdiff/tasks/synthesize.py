@@ -37,10 +37,10 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from ..accel import autocast, compile_model
-from ..checkpoint import load_checkpoint, load_model, restore_params, save_checkpoint
+from ..checkpoint import CheckpointError, check_shapes, load_checkpoint, load_model, restore_params, save_checkpoint
 from ..core import NULL_LABEL, ClassifierFreeGuidance, Condition, Schedule, denoising_loss, get_schedule, sample
 from ..core.random import rand
-from ..data.adapters import frame_values, windows_of
+from ..data.adapters import column_labels, frame_values, windows_of
 from ..models.csdi import CSDIConfig, CSDIDenoiser
 from ..models.dit import DiTConfig, DiTDenoiser
 from ..training import TrainConfig, resolve_device, train
@@ -152,7 +152,7 @@ class Synthesizer:
         """X -> (windows (N, L, K) float64, a copy; column names or None); a DataFrame or (T, K) array is cut
         every ``stride`` rows."""
         if isinstance(X, pd.DataFrame):
-            columns = [str(c) for c in X.columns]  # rows are the steps (trading days too): no spacing warning
+            columns = column_labels(X.columns)  # rows are the steps (trading days too): no spacing warning
             values = windows_of(frame_values(X, warn_uneven=False), self.seq_len, self.stride)
         else:
             array = np.array(X, dtype=np.float64)
@@ -471,4 +471,13 @@ class Synthesizer:
         self.knots_ = None if state.get("knots") is None else np.asarray(state["knots"])
         self.columns_, self.classes_ = state["columns"], state["classes"]
         self.seq_len_, self.n_features_in_ = int(state["seq_len"]), len(self.low_)
+        config, k = self.model_.config, len(self.low_)
+        width = config.n_features if isinstance(config, CSDIConfig) else config.in_channels // self.time_patch
+        if width != k:
+            raise CheckpointError(f"{path}: the network takes {width} features, the scaling has {k}")
+        check_shapes(path, high=(self.high_, (k,)))
+        if self.knots_ is not None:
+            check_shapes(path, knots=(self.knots_, (len(self.knots_), k)))
+        if self.columns_ is not None:
+            check_shapes(path, columns=(self.columns_, (k,)))
         return self
