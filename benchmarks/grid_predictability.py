@@ -9,7 +9,7 @@ regression learns the size of the first one's out-of-fold errors (two halves of 
 is a Gaussian ensemble with a state-dependent spread ("mean + spread"); "mean" keeps one spread per lead.
 The table gives the fair CRPS over the forecast-grid benchmark's inits and its ratio to persistence+noise.
 
-    python benchmarks/grid_predictability.py            # about 3 minutes on 2 CPU cores
+    python benchmarks/grid_predictability.py            # about 8 minutes on 2 CPU cores
 """
 
 from __future__ import annotations
