@@ -117,6 +117,9 @@ def main(argv=None):
     if n_train <= HISTORY + leads[-1] / (times[1] - times[0]):
         raise SystemExit(f"{n_train} training times are too few for {HISTORY} h of history and a {leads[-1]} lead")
 
+    unknown = sorted(set(args.scored) - set(spec.variables))
+    if unknown:
+        raise SystemExit(f"--scored {unknown} not in the data's variables {list(spec.variables)}")
     shape = (len(inits), args.members, len(leads), *x.shape[1:])
     ours = {
         "regression, mean + spread": np.full(shape, np.nan, np.float32),
