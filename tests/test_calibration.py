@@ -77,3 +77,23 @@ def test_bad_input_is_named():
         spread_scale(np.zeros_like(draws), truth, mask)
     with pytest.raises(ValueError, match="level"):
         conformity_scores(draws[:, :, 0, 0].T, truth[:, 0, 0], 1.0)
+
+
+def test_more_bad_input_is_named_and_the_draws_are_kept():
+    rng = np.random.default_rng(4)
+    draws, truth = _gaussian_case(rng, n=20)
+    mask = np.ones(truth.shape, dtype=bool)
+    with pytest.raises(ValueError, match="level"):
+        spread_scale(draws, truth, mask, level=float("nan"))
+    with pytest.raises(TypeError, match="boolean"):
+        spread_scale(draws, truth, mask.astype(int))
+    with pytest.raises(ValueError, match="infinite"):
+        spread_scale(draws, np.where(mask, np.inf, truth), mask)
+    broken = draws.copy()
+    broken[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf at held-out targets"):
+        spread_scale(broken, truth, mask)
+    before = draws.copy()
+    with pytest.raises(ValueError, match=r"scale \(K,\)"):
+        rescale_spread(draws, np.ones(draws.shape[-1] + 3))
+    np.testing.assert_array_equal(draws, before)  # refused before anything was changed in place

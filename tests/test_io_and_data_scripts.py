@@ -64,6 +64,28 @@ def test_table_errors(tmp_path):
         read_table(tmp_path / "t.csv")
 
 
+def test_malformed_csv_tables_are_named_not_shifted(tmp_path):
+    def table(text):
+        (tmp_path / "t.csv").write_text(text)
+        return read_table(tmp_path / "t.csv")
+
+    trailing = table("time,a,b\n2020-01-01,1,2,\n2020-01-02,3,,\n")  # every row ends in a comma
+    assert list(trailing.columns) == ["a", "b"] and trailing.index.name == "time"
+    assert trailing["a"].tolist() == [1, 3] and trailing["b"].isna().tolist() == [False, True]
+    stations = table("station,a\nnorth,1\nsouth,2\n")  # labels that are not dates stay labels
+    assert stations.index.tolist() == ["north", "south"]
+    for text, message in [
+        ("time,a,b\n2020-01-01,1,2,5\n", "more values than the header names"),
+        ("time,a\n2020-01-01 00:00,1\n2020-01-01 01:00,2\n2020-0l-01 02:00,3\n", r"e.g. \['2020-0l-01 02:00'\]"),
+        ("time,a\n01/02/2020,1\n13/02/2020,2\n", "more than one format or time zone"),
+        ("", "is empty"),
+        ("time,a,b\n", "a header without rows"),
+        ("time\n2020-01-01\n", "no columns besides the first"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            table(text)
+
+
 def test_simulator_truth_and_gaps():
     truth, observed = sensor_network(n_hours=500, n_sensors=4, missing=0.1, outage=0.05, seed=1)
     assert truth.shape == (500, 4) and not truth.isna().any().any()

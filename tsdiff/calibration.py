@@ -49,6 +49,11 @@ def spread_scale(
     draws (N, S, L, K); truth (N, L, K); target_mask (N, L, K) bool, the held-out entries scored. Features with
     fewer than ``min_targets`` targets take the factor of all targets pooled.
     """
+    draws, truth, target_mask = np.asarray(draws), np.asarray(truth), np.asarray(target_mask)
+    if not 0.0 < level < 1.0:  # also NaN
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if target_mask.dtype != bool:
+        raise TypeError(f"target_mask must be a boolean array, got {target_mask.dtype}")
     if draws.ndim != 4 or truth.shape != draws.shape[:1] + draws.shape[2:] or target_mask.shape != truth.shape:
         raise ValueError(
             f"draws must be (N, S, L, K) with truth and target_mask (N, L, K); got {draws.shape}, {truth.shape}, "
@@ -62,6 +67,10 @@ def spread_scale(
         raise ValueError(f"{n} held-out targets are too few to calibrate a {level:.0%} interval: need >= {needed}")
     if np.isnan(truth[target_mask]).any():
         raise ValueError("target_mask marks entries whose true value is missing (NaN)")
+    if np.isinf(truth[target_mask]).any():
+        raise ValueError("target_mask marks entries whose true value is infinite")
+    if not np.isfinite(draws.transpose(1, 0, 2, 3)[:, target_mask]).all():
+        raise ValueError("the draws hold NaN or inf at held-out targets: a failed sampling run cannot be calibrated")
     feature = np.broadcast_to(np.arange(truth.shape[-1]), truth.shape)[target_mask]  # (n,)
     scores = conformity_scores(draws.transpose(1, 0, 2, 3)[:, target_mask], truth[target_mask], level)
     pooled = _conformal_quantile(scores, level)
@@ -81,8 +90,11 @@ def spread_scale(
 def rescale_spread(draws: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """draws (N, S, L, K) -> the same array, each feature's deviations from the per-entry median multiplied by
     scale (K,) in place (float arrays; the median of each entry is unchanged)."""
+    scale = np.asarray(scale)
+    if draws.ndim != 4 or scale.shape != (draws.shape[-1],):  # checked before the draws are changed in place
+        raise ValueError(f"draws must be (N, S, L, K) and scale (K,); got {draws.shape} and {scale.shape}")
     median = np.median(draws, axis=1, keepdims=True)  # (N, 1, L, K)
     draws -= median
-    draws *= np.asarray(scale, dtype=draws.dtype)
+    draws *= scale.astype(draws.dtype)
     draws += median
     return draws

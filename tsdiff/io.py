@@ -12,6 +12,7 @@ __all__ = [
     "read_csv",
     "read_table",
     "table_format",
+    "grid_format",
     "write_table",
     "netcdf_times",
     "open_grid",
@@ -49,11 +50,7 @@ def read_table(path: str | Path, columns: list | None = None) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     if fmt == ".csv":
-        header = pd.read_csv(path, header=None, nrows=1).iloc[0, 1:]  # as written: pandas renames a repeat "a.1"
-        if header.duplicated().any():
-            raise ValueError(f"{path}: duplicated column names {sorted(set(header[header.duplicated()]))}")
-        df = read_csv(path, index_col=0)
-        df.index = _dates(df.index)
+        df = _read_csv_table(path)
     elif fmt == ".parquet":
         df = _parquet(lambda: pd.read_parquet(path))
     else:
@@ -78,6 +75,34 @@ def read_table(path: str | Path, columns: list | None = None) -> pd.DataFrame:
     return df
 
 
+def _read_csv_table(path: Path) -> pd.DataFrame:
+    """A CSV whose first column is the index, read without shifting the columns of rows that end in a delimiter
+    (pandas would otherwise take the first column as an extra index and move every label one to the left)."""
+    try:
+        header = pd.read_csv(path, header=None, nrows=1).iloc[0, 1:]  # as written: pandas renames a repeat "a.1"
+    except pd.errors.EmptyDataError as err:
+        raise ValueError(f"{path} is empty") from err
+    if header.duplicated().any():
+        raise ValueError(f"{path}: duplicated column names {sorted(set(header[header.duplicated()]))}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)  # more values in a row than names in the header
+        try:
+            df = read_csv(path, index_col=False)
+        except pd.errors.ParserWarning as err:
+            raise ValueError(
+                f"{path}: some rows hold more values than the header names ({len(header) + 1} columns with the "
+                "index): a column without a name?"
+            ) from err
+    first = df.columns[0]
+    df = df.set_index(first).rename_axis(None if str(first).startswith("Unnamed: ") else first)
+    if df.shape[1] == 0:
+        raise ValueError(f"{path}: no columns besides the first, which is read as the index (time or row labels)")
+    if df.shape[0] == 0:
+        raise ValueError(f"{path}: a header without rows")
+    df.index = _dates(df.index, path)
+    return df
+
+
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     fmt = table_format(path)
@@ -91,19 +116,26 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def _dates(index: pd.Index) -> pd.Index:
+def _dates(index: pd.Index, path) -> pd.Index:
     """A CSV's first column as dates when it holds date strings: numbers (row numbers, years) stay numbers, and
-    time stamps with mixed UTC offsets (a column that crosses a daylight-saving change) become UTC."""
+    time stamps with mixed UTC offsets (a column that crosses a daylight-saving change) become UTC. Labels of which
+    at least half read as dates but not all as one kind of date (a typo, formats or time zones mixed) are an error;
+    labels that are mostly not dates (station names, say) stay labels."""
     if not (pd.api.types.is_object_dtype(index) or pd.api.types.is_string_dtype(index)):
         return index
-    for utc in (False, True):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pandas 2 warns before it gives up on mixed offsets
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns before it gives up on mixed offsets or infers formats
+        for utc in (False, True):
+            try:
                 return pd.DatetimeIndex(pd.to_datetime(index, utc=utc), name=index.name)
-        except (ValueError, TypeError):
-            continue
-    return index  # labels that are not dates
+            except (ValueError, TypeError):
+                continue
+        loose = pd.to_datetime(pd.Series(index, dtype=object), errors="coerce", utc=True, format="mixed")
+    if loose.notna().mean() < 0.5:
+        return index  # labels that are not dates
+    bad = list(index[loose.isna().to_numpy()][:3])
+    what = f"values that are not dates, e.g. {bad}" if bad else "dates in more than one format or time zone"
+    raise ValueError(f"{path}: the first column holds time stamps but also {what}: fix them or write one format")
 
 
 def netcdf_times(ds):
@@ -159,17 +191,23 @@ def open_grid(path: str | Path):
         return ds.load()
 
 
+def grid_format(path: Path) -> str:
+    """The grid format ``write_grid`` writes to ``path`` (.nc or .zarr), or an error that names it."""
+    suffix = path.suffix.lower()
+    if suffix not in (".nc", ".zarr"):
+        raise ValueError(f"{path}: write grids to .nc or .zarr")
+    return suffix
+
+
 def write_grid(ds, path: str | Path) -> Path:
     """Write a Dataset to .nc (NetCDF) or .zarr (replacing an existing store)."""
     path = Path(path)
+    suffix = grid_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
     if suffix == ".nc":
         ds.to_netcdf(path)
-    elif suffix == ".zarr":
-        _zarr(lambda: ds.to_zarr(path, mode="w"))
     else:
-        raise ValueError(f"{path}: write grids to .nc or .zarr")
+        _zarr(lambda: ds.to_zarr(path, mode="w"))
     return path
 
 
