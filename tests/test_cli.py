@@ -200,3 +200,79 @@ def test_train_command_fits_and_saves_the_config_model(tmp_path):
     config.write_text("task: dance\ndata: {path: grid.nc}\n")
     bad = _run("train", "--config", str(config))
     assert bad.returncode == 1 and "unknown task" in bad.stderr
+
+
+def test_flags_and_configs_are_checked_before_any_training(tmp_path, capsys):
+    """Counts, output formats, durations, dates and configs are refused with a named error before training starts
+    (in-process: each call returns before a model is built)."""
+    import pytest
+
+    from tsdiff.cli import main
+
+    _, df = sensor_network(n_hours=96, n_sensors=2, seed=3)
+    table = tmp_path / "in.csv"
+    df.to_csv(table)
+
+    def fails(*args, code=1):
+        if code == 2:  # argparse
+            with pytest.raises(SystemExit) as exit_:
+                main(list(args))
+            assert exit_.value.code == 2
+        else:
+            assert main(list(args)) == code
+        return capsys.readouterr().err
+
+    assert "must be at least 1, got 0" in fails("impute", str(table), "--out", "o.csv", "--samples", "0", code=2)
+    assert "must be at least 1, got -1" in fails(
+        "forecast", str(table), "--horizon", "2", "--out", "f.nc", "--steps", "-1", code=2
+    )
+    assert "must be at least 1" in fails(
+        "forecast", str(table), "--horizon", "2", "--members", "0", "--out", "f.nc", code=2
+    )
+    assert "is the input file" in fails("impute", str(table), "--out", str(table))
+    assert "write figures to" in fails("impute", str(table), "--out", str(tmp_path / "o.csv"), "--plot", "p.xyz")
+    assert "write forecasts to .nc" in fails(
+        "forecast", str(table), "--horizon", "2", "--out", str(tmp_path / "f.parquet")
+    )
+    grid = ["forecast-grid", str(tmp_path / "absent.nc"), "--train-until", "2020-01-02"]
+    assert "--every 'banana' cannot be read" in fails(*grid, "--out", "e.nc", "--every", "banana")
+    assert "--init-times 'banana' cannot be read" in fails(*grid, "--out", "e.nc", "--init-times", "banana")
+    assert "write grids to .nc or .zarr" in fails(*grid, "--out", "e.csv")
+    assert "--every must be a positive duration" in fails(*grid, "--out", "e.nc", "--every=-6h")
+
+    (tmp_path / "configs").mkdir()
+    config = tmp_path / "configs" / "c.yaml"
+    config.write_text("task: [imputation\n")
+    assert "not valid YAML" in fails("train", "--config", str(config))
+    config.write_text("task: imputation\ndata: data/physionet\n")
+    assert "`data` must be a mapping" in fails("train", "--config", str(config))
+    config.write_text("task: imputation\ndata: {dataset: physionet2012, path: 5}\n")
+    assert "path must be a file or folder name, got 5" in fails("train", "--config", str(config))
+    config.write_text("task: windows\ndata: {path: in.csv, columns: sensor_00}\nmodel: {seq_len: 8}\n")
+    assert "columns must be a list of names" in fails(
+        "synthesize", "--config", str(config), "--out", str(tmp_path / "s.npy")
+    )
+    assert "unsupported format '.xlsx'" in fails(
+        "synthesize", "--config", str(config), "--out", str(tmp_path / "s.xlsx")
+    )
+    config.write_text("task: windows\ndata: {path: in.csv}\nmodel: 5\n")
+    assert "`model` must be a mapping" in fails("synthesize", "--config", str(config), "--out", str(tmp_path / "s.npy"))
+
+
+def test_a_model_of_the_other_series_task_is_refused(tmp_path, capsys):
+    from tsdiff.cli import main
+    from tsdiff.tasks.forecast_series import fit_forecaster
+    from tsdiff.tasks.impute import DiffusionImputer
+
+    _, df = sensor_network(n_hours=96, n_sensors=2, seed=3)
+    df.to_csv(tmp_path / "in.csv")
+    tiny = dict(preset="small", epochs=1, progress=False)
+    DiffusionImputer(seq_len=24, **tiny).fit(df).save(tmp_path / "imputer.pt")
+    fit_forecaster(df, horizon=3, seq_len=24, **tiny).save(tmp_path / "forecaster.pt")
+    common = [str(tmp_path / "in.csv"), "--out", str(tmp_path / "o.nc")]
+    assert main(["forecast", *common, "--horizon", "3", "--model", str(tmp_path / "imputer.pt")]) == 1
+    assert "trained to impute gaps" in capsys.readouterr().err
+    assert main(["forecast", *common, "--horizon", "5", "--model", str(tmp_path / "forecaster.pt")]) == 1
+    assert "--horizon 5 is longer than the 3 steps" in capsys.readouterr().err
+    assert main(["impute", *common, "--model", str(tmp_path / "forecaster.pt")]) == 1
+    assert "is a forecaster" in capsys.readouterr().err

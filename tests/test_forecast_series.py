@@ -45,6 +45,13 @@ def test_forecast_shapes_index_and_errors():
         fit_forecaster(df, horizon=60, seq_len=48)
     with pytest.raises(ValueError, match=r"must be shorter than the window \(0\)"):
         fit_forecaster(df, horizon=5, seq_len=0)
+    with pytest.raises(ValueError, match="the series has 40 rows, fewer than one window of 48"):
+        fit_forecaster(df.iloc[:40], horizon=4)  # every target would be padding: nothing to learn
+    for horizon in (4.5, "4", True):
+        with pytest.raises(TypeError, match="horizon must be a whole number of steps"):
+            fit_forecaster(df, horizon=horizon)
+    with pytest.raises(TypeError, match="horizon must be a whole number of steps"):
+        forecast(model, df, horizon=2.5)
     with pytest.raises(ValueError, match="differ from those seen in fit"):
         forecast(model, df[["b", "a"]])
     with pytest.raises(ValueError, match="not sorted"):

@@ -34,6 +34,8 @@ def _impute_table(df, args):
     }
     if args.model and Path(args.model).exists():
         imputer = DiffusionImputer.load(args.model, **overrides)
+        if imputer.mask_strategy == "forecast":
+            raise ValueError(f"--model {args.model} is a forecaster (it fills the last steps): use `tsdiff forecast`")
     else:
         params = {**IMPUTE_DEFAULTS, **overrides, "seed": args.seed, "calibration_fraction": args.calibrate}
         if args.epochs is not None:
@@ -68,6 +70,11 @@ def _impute(args) -> int:
     from .io import table_format, write_table
 
     table_format(Path(args.out))  # an output format it cannot write: said before training, not after
+    _not_the_input(args.out, args.input)
+    if args.plot:
+        from .plotting import figure_path
+
+        figure_path(args.plot)
     table, df = _read_input(args)
     start = time.perf_counter()
     filled, lo, hi, _, _ = _impute_table(df, args)
@@ -83,7 +90,7 @@ def _impute(args) -> int:
     if args.plot:
         from .plotting import imputation_panels
 
-        print(f"plot: {imputation_panels(df, filled, lo, hi, Path(args.plot))}")
+        print(f"plot: {imputation_panels(df, filled, lo, hi, args.plot)}")
     return 0
 
 
@@ -92,11 +99,24 @@ def _forecast(args) -> int:
     from .tasks.forecast_series import fit_forecaster, forecast
     from .tasks.impute import DiffusionImputer
 
+    out = Path(args.out)
+    if out.suffix.lower() not in (".nc", ".csv"):  # said before training, not after
+        raise ValueError(f"{out}: write forecasts to .nc (NetCDF) or .csv")
+    _not_the_input(out, args.input)
     _, df = _read_input(args)
     start = time.perf_counter()
     overrides = {k: v for k, v in (("sampler", args.sampler), ("sample_steps", args.steps)) if v is not None}
     if args.model and Path(args.model).exists():
         model = DiffusionImputer.load(args.model, **overrides)
+        if model.mask_strategy != "forecast":
+            raise ValueError(
+                f"--model {args.model} was trained to impute gaps (mask_strategy {model.mask_strategy!r}), not to "
+                "forecast: train one with `tsdiff forecast --model NEW.pt`"
+            )
+        if args.horizon > model.horizon:
+            raise ValueError(
+                f"--horizon {args.horizon} is longer than the {model.horizon} steps --model was trained for"
+            )
     else:
         # the forecaster keeps the two-channel model: the interpolated input was measured for imputation only
         skip = ("seq_len", "n_samples", "model_options")
@@ -108,15 +128,13 @@ def _forecast(args) -> int:
         if args.model:
             model.save(args.model)
     ds = forecast(_sample_in_bf16(model, args), df, args.horizon, args.members)
-    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".nc":
         netcdf_times(ds).to_netcdf(out)
     elif out.suffix.lower() == ".csv":
         ds[[str(c) for c in df.columns]].to_dataframe().to_csv(out)
         quantiles = ds[[f"{c}_quantiles" for c in df.columns]].to_dataframe()
         quantiles.to_csv(out.with_name(out.stem + "_quantiles.csv"))
-    else:
-        raise ValueError(f"{out}: write forecasts to .nc (NetCDF) or .csv")
     print(
         f"{args.members} members x {args.horizon} steps for {df.shape[1]} variables in "
         f"{time.perf_counter() - start:.0f} s -> {out}"
@@ -128,15 +146,25 @@ def _forecast_grid(args) -> int:
     import pandas as pd
 
     from .data.grid import check_grid, grid_step, verifying_truth
-    from .io import open_grid, write_grid
+    from .io import grid_format, open_grid, write_grid
     from .tasks.forecast import EnsembleForecaster, parse_lead_times
 
+    grid_format(Path(args.out))  # checked before training, with the flags below
+    _not_the_input(args.out, args.data)
+    every = _flag(pd.Timedelta, "--every", args.every)
+    if every <= pd.Timedelta(0):
+        raise ValueError(f"--every must be a positive duration, got {args.every!r}")
+    chosen = (
+        _flag(lambda text: pd.to_datetime(text.split(",")), "--init-times", args.init_times)
+        if args.init_times
+        else None
+    )
     ds = open_grid(args.data)
     data, _ = check_grid(ds, args.variables)
     step = grid_step(data)
     leads = parse_lead_times(args.lead_times, step)
     times = pd.DatetimeIndex(data["time"].values)
-    train_until = pd.Timestamp(args.train_until)
+    train_until = _flag(pd.Timestamp, "--train-until", args.train_until)
     if not times[0] < train_until < times[-1]:
         raise ValueError(f"--train-until {train_until} must fall inside the data ({times[0]} .. {times[-1]})")
     start = time.perf_counter()
@@ -151,10 +179,10 @@ def _forecast_grid(args) -> int:
         if args.model:
             model.save(args.model)
             print(f"model saved to {args.model}")
-    if args.init_times:
-        inits = pd.to_datetime(args.init_times.split(","))
+    if chosen is not None:
+        inits = chosen
     else:  # every --every after the training period, as long as there is data to start from
-        inits = times[(times > train_until) & ((times - times[0]) % pd.Timedelta(args.every) == pd.Timedelta(0))]
+        inits = times[(times > train_until) & ((times - times[0]) % every == pd.Timedelta(0))]
         if len(inits) == 0:
             raise ValueError(f"no init time after --train-until {train_until} on a {args.every} grid")
     ens = model.predict(data, inits, leads, members=args.members, seed=args.seed)
@@ -176,6 +204,27 @@ def _forecast_grid(args) -> int:
     return 0
 
 
+def _read_config(path) -> dict:
+    """The mapping of a YAML config, or an error that names the file (and, for bad YAML, the line)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: a config is a mapping of `key: value` lines, got {type(config).__name__}")
+    return config
+
+
+def _section(config: dict, key: str, where: str) -> dict:
+    """A copy of ``config[key]`` (empty when absent), which must be a mapping."""
+    value = config.get(key) or {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: `{key}` must be a mapping of `name: value` lines, got {value!r}")
+    return dict(value)
+
+
 def _config_root(config_path) -> Path:
     """Paths in configs are relative to the repository root: the parent of the configs/ folder."""
     return Path(config_path).resolve().parent.parent
@@ -188,17 +237,36 @@ def _required(mapping: dict, key: str, where: str):
     return mapping.pop(key)
 
 
+def _data_path(config_path, data: dict) -> Path:
+    """The config's ``data: path:`` (popped), relative to the repository root."""
+    path = _required(data, "path", f"{config_path}: data")
+    if not isinstance(path, str):
+        raise ValueError(f"{config_path}: data: path must be a file or folder name, got {path!r}")
+    return (_config_root(config_path) / path).resolve()
+
+
+def _flag(parse, flag: str, text: str):
+    """``parse(text)``, or an error that names the flag and its value."""
+    try:
+        return parse(text)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{flag} {text!r} cannot be read: {err}") from err
+
+
+def _not_the_input(out, given) -> None:
+    if Path(out).resolve() == Path(given).resolve():
+        raise ValueError(f"--out {out} is the input file: write the result to another path")
+
+
 def _train(args) -> int:
     """Fit the model a config describes on its dataset's training split and save it (scores: benchmarks/)."""
-    import yaml
-
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = _read_config(args.config)
     known = {"task", "data", "model", "out"}
-    if not isinstance(config, dict) or not {"task", "data"} <= set(config) or set(config) - known:
+    if not {"task", "data"} <= set(config) or set(config) - known:
         raise ValueError(f"{args.config}: a training config is a mapping with keys task, data[, model, out]")
-    task, data, params = config["task"], dict(config["data"]), dict(config.get("model") or {})
+    task, data, params = config["task"], _section(config, "data", args.config), _section(config, "model", args.config)
     out = Path(args.out or config.get("out") or f"outputs/{Path(args.config).stem}.pt")
-    path = (_config_root(args.config) / _required(data, "path", f"{args.config}: data")).resolve()
+    path = _data_path(args.config, data)
     start = time.perf_counter()
     if task == "imputation":
         from .tasks.impute import DiffusionImputer
@@ -237,14 +305,10 @@ def _train(args) -> int:
 
 
 def _synthesize(args) -> int:
-    import yaml
-
-    config = yaml.safe_load(Path(args.config).read_text())
-    if not isinstance(config, dict) or "task" not in config:
+    config = _read_config(args.config)
+    if "task" not in config:
         raise ValueError(f"{args.config}: a synthesis config is a mapping with a `task` key")
     task = config.pop("task")
-    if args.n is not None and args.n < 1:
-        raise ValueError(f"--n must be at least 1, got {args.n}")
     if task == "digits":
         return _synthesize_digits(config, args)
     if task == "windows":
@@ -263,11 +327,15 @@ def _synthesize_windows(config: dict, args) -> int:
     from .plotting import synthesis_plots
     from .tasks.synthesize import Synthesizer
 
+    if Path(args.out).suffix != ".npy":  # an output format it cannot write: said before training, not after
+        from .io import table_format
+
+        table_format(Path(args.out))
     unknown = set(config) - {"data", "model", "n"}
     if unknown or "data" not in config:
         raise ValueError(f"{args.config}: a windows config has keys data, model[, n]; unknown: {sorted(unknown)}")
-    data = dict(config["data"])
-    path = _config_root(args.config) / _required(data, "path", f"{args.config}: data")
+    data = _section(config, "data", args.config)
+    path = _data_path(args.config, data)
     dataset, labels, params = data.pop("dataset", "table"), None, {}
     n_config = config.get("n")
     if n_config is not None and (not isinstance(n_config, int) or n_config < 1):
@@ -295,6 +363,8 @@ def _synthesize_windows(config: dict, args) -> int:
             columns = data.pop("columns", None)
             if data:
                 raise ValueError(f"{args.config}: unknown data keys {sorted(data)} for a table (path, columns)")
+            if columns is not None and not isinstance(columns, list):
+                raise ValueError(f"{args.config}: data: columns must be a list of names, got {columns!r}")
             if columns:
                 absent = [c for c in columns if c not in table.columns]
                 if absent:
@@ -317,7 +387,7 @@ def _synthesize_windows(config: dict, args) -> int:
                 f"{params['seq_len']}"
             )
     else:
-        params.update(config.get("model") or {})
+        params.update(_section(config, "model", args.config))
         if args.seed is not None:
             params["seed"] = args.seed
         synth = Synthesizer(**params)
@@ -486,10 +556,21 @@ def _demo_samplers(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """argparse type of the counts (samples, steps, members, horizon): a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_sampling_options(p):
-    p.add_argument("--samples", type=int, help="draws per gap (default 20)")
+    p.add_argument("--samples", type=_positive_int, help="draws per gap (default 20)")
     p.add_argument("--sampler", choices=["ddpm", "ddim", "dpmpp_2m", "euler_maruyama", "heun", "pc"])
-    p.add_argument("--steps", type=int, help="sampler steps (default 10)")
+    p.add_argument("--steps", type=_positive_int, help="sampler steps (default 10)")
     p.add_argument("--epochs", type=float, help="training epochs (default 120)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -533,8 +614,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("example", nargs="?", default="imputation", choices=["imputation", "samplers"])
     demo.add_argument("--out", default="outputs", help="folder for the plot")
     demo.add_argument("--model", help="save the trained imputer here (or reuse it if the file exists)")
-    demo.add_argument("--train-steps", type=int, default=3000, help="samplers example: training steps")
-    demo.add_argument("--n", type=int, default=4000, help="samplers example: samples per sampler")
+    demo.add_argument("--train-steps", type=_positive_int, default=3000, help="samplers example: training steps")
+    demo.add_argument("--n", type=_positive_int, default=4000, help="samplers example: samples per sampler")
     _add_sampling_options(demo)
     _add_calibration_option(demo)
     demo.set_defaults(run=_demo)
@@ -551,8 +632,8 @@ def main(argv: list[str] | None = None) -> int:
 
     fc = sub.add_parser("forecast", help="ensemble forecast of the steps after a table's last row")
     fc.add_argument("input", help="table with a regular time index and one column per variable")
-    fc.add_argument("--horizon", type=int, required=True, help="steps to forecast")
-    fc.add_argument("--members", type=int, default=50, help="ensemble members")
+    fc.add_argument("--horizon", type=_positive_int, required=True, help="steps to forecast")
+    fc.add_argument("--members", type=_positive_int, default=50, help="ensemble members")
     fc.add_argument("--out", required=True, help=".nc (members + quantiles) or .csv (+ _quantiles.csv)")
     fc.add_argument("--model", help="trained forecaster to reuse; if the file does not exist, train and save there")
     _add_columns_option(fc, "model and forecast (default: all)")
@@ -563,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
     grid.add_argument("data", help="a NetCDF file, a folder of NetCDF files or a .zarr store (time, lat, lon)")
     grid.add_argument("--train-until", required=True, help="last time stamp used for training")
     grid.add_argument("--lead-times", default="1h,3h,6h", help="comma-separated multiples of the time step")
-    grid.add_argument("--members", type=int, default=50)
+    grid.add_argument("--members", type=_positive_int, default=50)
     grid.add_argument("--out", required=True, help="ensemble file: .nc or .zarr")
     grid.add_argument("--init-times", help="comma-separated init times (default: every --every after training)")
     grid.add_argument("--every", default="6h", help="spacing of the default init times")
@@ -571,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     grid.add_argument("--model", help="trained forecaster to reuse; if the file does not exist, train and save there")
     grid.add_argument("--plots", help="folder for maps, rank histograms, CRPS and spread-skill against lead time")
     grid.add_argument("--sampler", choices=["ddpm", "ddim", "dpmpp_2m", "euler_maruyama", "heun", "pc"])
-    grid.add_argument("--steps", type=int, help="sampler steps per forecast step")
+    grid.add_argument("--steps", type=_positive_int, help="sampler steps per forecast step")
     grid.add_argument("--epochs", type=float, help="training epochs")
     grid.add_argument("--seed", type=int, default=0)
     grid.set_defaults(run=_forecast_grid)
@@ -586,7 +667,9 @@ def main(argv: list[str] | None = None) -> int:
     syn.add_argument(
         "--out", default="outputs/synthesize", help="windows: .npy, .csv, .parquet or .nc file; digits: a folder"
     )
-    syn.add_argument("--n", type=int, help="windows to generate (default: as many as the data has); digits: per class")
+    syn.add_argument(
+        "--n", type=_positive_int, help="windows to generate (default: as many as the data has); digits: per class"
+    )
     syn.add_argument("--model", help="windows: a saved Synthesizer to sample from instead of training")
     syn.add_argument("--save", help="windows: save the trained Synthesizer here")
     syn.add_argument("--plots", help="windows: folder for the plots (default: next to --out)")

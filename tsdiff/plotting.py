@@ -235,10 +235,24 @@ def synthesis_plots(real: np.ndarray, synth: np.ndarray, folder: str | Path, nam
     return folder
 
 
-def save_figure(fig, path: str | Path) -> Path:
-    """Lay out, write (creating the folder) and close a figure."""
-    fig.tight_layout()
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def figure_path(path: str | Path) -> Path:
+    """The file a figure is written to: ``path``, with ``.png`` when it has no suffix; another suffix than
+    ``FIGURE_SUFFIXES`` is an error (checked before the work whose figure it is)."""
     path = Path(path)
+    if not path.suffix:
+        return path.with_suffix(".png")
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ValueError(f"{path}: write figures to one of {FIGURE_SUFFIXES}")
+    return path
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Lay out, write (creating the folder) and close a figure; returns the file written (``figure_path``)."""
+    fig.tight_layout()
+    path = figure_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

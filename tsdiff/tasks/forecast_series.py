@@ -20,12 +20,23 @@ __all__ = ["forecast", "fit_forecaster"]
 
 def fit_forecaster(df: pd.DataFrame, horizon: int, seq_len: int | None = None, **params) -> DiffusionImputer:
     """A DiffusionImputer trained to fill the last ``horizon`` steps (default window: max(48, 4 horizon))."""
+    _check_horizon(horizon)
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     seq_len = max(48, 4 * horizon) if seq_len is None else seq_len
     if horizon >= seq_len:
         raise ValueError(f"horizon ({horizon}) must be shorter than the window ({seq_len})")
+    if len(df) < seq_len:  # a shorter series is padded: every target would be padding and nothing learnt
+        raise ValueError(
+            f"the series has {len(df)} rows, fewer than one window of {seq_len} (context + horizon {horizon}): "
+            "pass a shorter seq_len or a smaller horizon"
+        )
     return DiffusionImputer(seq_len=seq_len, mask_strategy="forecast", horizon=horizon, **params).fit(df)
+
+
+def _check_horizon(horizon) -> None:
+    if isinstance(horizon, (bool, np.bool_)) or not isinstance(horizon, (int, np.integer)):
+        raise TypeError(f"horizon must be a whole number of steps, got {horizon!r}")
 
 
 def _future_index(index: pd.Index, horizon: int) -> pd.Index:
@@ -57,6 +68,8 @@ def forecast(
     if not hasattr(model, "model_"):
         raise RuntimeError("the forecaster is not fitted")
     horizon = model.horizon if horizon is None else horizon
+    if horizon is not None:
+        _check_horizon(horizon)
     if horizon is None or not 1 <= horizon < model.seq_len_:
         raise ValueError(f"horizon must be in [1, {model.seq_len_ - 1}] for this model, got {horizon}")
     if members < 1:
