@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tsdiff.data.download import extract_members, fetch, verify
+from tsdiff.data.download import extract_members, fetch, run_script, verify
 
 URL = "https://www.microsoft.com/en-us/research/uploads/prod/2016/06/STMVL-Release.zip"
 FILES = {
@@ -40,4 +40,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tsdiff.data.download import verify
+from tsdiff.data.download import run_script, verify
 
 DEFAULT = {"mitdb": ["100"], "ptbdb": ["patient001/s0010_re"]}
 CHECKSUMS = {
@@ -65,4 +65,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

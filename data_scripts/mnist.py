@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tsdiff.data.download import DownloadError, fetch, verify
+from tsdiff.data.download import DownloadError, fetch, run_script, verify
 from tsdiff.data.mnist import FILES as FILES_BY_SPLIT
 from tsdiff.data.mnist import write_idx
 
@@ -105,4 +105,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

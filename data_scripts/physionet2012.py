@@ -13,18 +13,19 @@ import argparse
 import tarfile
 from pathlib import Path
 
-from tsdiff.data.download import DownloadError, fetch, verify
+from tsdiff.data.download import DownloadError, fetch, run_script, verify
 
 BASE = "https://physionet.org/files/challenge-2012/1.0.0/"
 
 
 def parse_sums(text: str) -> dict[str, str]:
-    """PhysioNet's SHA256SUMS.txt: '<hash>  <path>' per line -> {path: hash}."""
+    """PhysioNet's SHA256SUMS.txt: '<hash>  <path>' per line (sha256sum's format; '*' marks binary mode) ->
+    {path: hash}."""
     sums = {}
     for line in text.splitlines():
-        parts = line.split()
+        parts = line.split(maxsplit=1)
         if len(parts) == 2:
-            sums[parts[1].lstrip("./")] = parts[0]
+            sums[parts[1].strip().removeprefix("*").removeprefix("./")] = parts[0]
     return sums
 
 
@@ -51,4 +52,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tsdiff.data.download import fetch, verify
+from tsdiff.data.download import fetch, run_script, verify
 
 URL = "https://raw.githubusercontent.com/jsyoon0823/TimeGAN/master/data/stock_data.csv"
 SHA256 = "134b8a00eb4eefa3242dd7ae85144082da80dedf75a1a656d5d08f97cd95277a"
@@ -30,4 +30,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsdiff.data.download import DownloadError, extract_members, fetch, sha256, verify
+from tsdiff.data.download import DownloadError, extract_members, fetch, run_script, sha256, verify
 from tsdiff.data.simulate import sensor_network
 from tsdiff.io import read_table, write_table
 
@@ -131,6 +131,31 @@ def test_fetch_offline_names_the_url(tmp_path, monkeypatch):
     with pytest.raises(DownloadError, match="could not download https://example.org/f.zip"):
         fetch("https://example.org/f.zip", tmp_path / "f.zip")
     assert not (tmp_path / "f.zip.part").exists()
+
+
+def test_download_helpers_name_bad_archives_sums_and_urls(tmp_path):
+    phys = _script("physionet2012")
+    sums = phys.parse_sums("abc123 *set-a.tar.gz\ndef456  ./.hidden/Outcomes-a.txt\n")  # binary mode, ./ prefix
+    assert sums == {"set-a.tar.gz": "abc123", ".hidden/Outcomes-a.txt": "def456"}
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"an HTML error page, not an archive")
+    with pytest.raises(DownloadError, match="neither a zip nor a tar archive"):
+        extract_members(junk, {"a.txt": "a.txt"}, tmp_path / "x")
+    twice = tmp_path / "twice.zip"
+    with zipfile.ZipFile(twice, "w") as z:
+        z.writestr("one/a.txt", b"1")
+        z.writestr("two/a.txt", b"2")
+    with pytest.raises(DownloadError, match="more than one member ending in 'a.txt'"):
+        extract_members(twice, {"a.txt": "a.txt"}, tmp_path / "x")
+    verify(junk, sha256(junk).upper() + "\n")  # a hash pasted with its line end still matches
+    with pytest.raises(DownloadError, match="could not download notaurl"):
+        fetch("notaurl", tmp_path / "f.zip")
+
+    def offline():
+        raise DownloadError("could not download https://example.org")
+
+    with pytest.raises(SystemExit, match="^error: could not download https://example.org$"):
+        run_script(offline)  # one line on stderr and status 1, not a traceback
 
 
 def wb2_like_store(path):
