@@ -39,6 +39,26 @@ def test_bad_header_is_named(tmp_path):
         read_record(tmp_path / "1.txt")
 
 
+def test_bad_lines_backups_and_tiny_sets_are_named(tmp_path):
+    _write_stay(tmp_path, 100002, ["00:07,HR,73", "xx:10,HR,77"])
+    with pytest.raises(ValueError, match=r"100002.txt, line 6: cannot read the time or value of 'xx:10,HR,77'"):
+        read_record(tmp_path / "100002.txt")
+    _write_stay(tmp_path, 100003, ["00:07,HR,inf"])
+    with pytest.raises(ValueError, match="line 5: HR is 'inf'; a measurement must be a finite number"):
+        read_record(tmp_path / "100003.txt")
+    folder = tmp_path / "set-a"
+    folder.mkdir()
+    for i in range(6):
+        _write_stay(folder, 200000 + i, ["00:10,HR,70"])
+    (folder / "200000.txt~").write_text((folder / "200000.txt").read_text())  # an editor's backup
+    (folder / "200001 (copy).txt").write_text((folder / "200001.txt").read_text())
+    assert len(load_physionet2012(tmp_path).ids) == 6  # each stay once
+    for i in range(2, 6):
+        (folder / f"{200000 + i}.txt").unlink()
+    with pytest.raises(ValueError, match="2 stays with measurements are too few"):
+        load_physionet2012(tmp_path)
+
+
 def test_target_selection_is_numpys_legacy_choice():
     grid = np.full((4, 5), np.nan)
     grid.flat[[1, 3, 4, 8, 9, 12, 19]] = 1.0

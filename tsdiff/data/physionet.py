@@ -92,16 +92,21 @@ def read_record(path: str | Path) -> np.ndarray:
         header = next(reader, None)
         if header != ["Time", "Parameter", "Value"]:
             raise ValueError(f"{path}: expected the header 'Time,Parameter,Value', got {header}")
-        for row in reader:
+        for line, row in enumerate(reader, start=2):
             if len(row) != 3:
                 continue
             time, name, value = row
             col = _COLUMN.get(name)
             if col is None:
                 continue
-            hour = int(time.split(":")[0])
+            try:
+                hour, number = int(time.split(":")[0]), float(value)
+            except ValueError:
+                raise ValueError(f"{path}, line {line}: cannot read the time or value of {','.join(row)!r}") from None
+            if not np.isfinite(number):
+                raise ValueError(f"{path}, line {line}: {name} is {value!r}; a measurement must be a finite number")
             if 0 <= hour < N_HOURS:
-                grid[hour, col] = float(value)  # later lines overwrite: the last value in the hour is kept
+                grid[hour, col] = number  # later lines overwrite: the last value in the hour is kept
     return grid
 
 
@@ -129,7 +134,8 @@ def load_physionet2012(
         raise ValueError(f"missing_ratio must be in [0, 1), got {missing_ratio}")
     if fold not in range(5):
         raise ValueError(f"fold must be 0..4, got {fold}")
-    ids = sorted(m.group() for p in folder.iterdir() if (m := re.search(r"\d{6}", p.name)))
+    # <RecordID>.txt only: a backup such as 132500.txt~ or "132500 (copy).txt" would be a second copy of a stay
+    ids = sorted(m.group(1) for p in folder.iterdir() if (m := re.fullmatch(r"(\d{6})\.txt", p.name)))
     if not ids:
         raise FileNotFoundError(f"no <RecordID>.txt files in {folder}")
     values = np.stack([read_record(folder / f"{i}.txt") for i in ids])  # (N, 48, 35)
@@ -142,6 +148,8 @@ def load_physionet2012(
     eval_mask = np.stack([select_targets(v, missing_ratio, rng) for v in values])
 
     n = len(ids)
+    if n < 5:
+        raise ValueError(f"{folder}: {n} stays with measurements are too few for the 70/10/20 splits (need >= 5)")
     order = np.arange(n)
     np.random.RandomState(seed).shuffle(order)
     start, end = int(fold * 0.2 * n), int((fold + 1) * 0.2 * n)
