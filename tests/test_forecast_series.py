@@ -52,6 +52,11 @@ def test_forecast_shapes_index_and_errors():
             fit_forecaster(df, horizon=horizon)
     with pytest.raises(TypeError, match="horizon must be a whole number of steps"):
         forecast(model, df, horizon=2.5)
+    for names in (["time", "b"], ["a", "a_quantiles"], [0, "0"]):  # names the forecast Dataset would lose
+        with pytest.raises(ValueError, match="clash with the forecast's names"):
+            fit_forecaster(df.set_axis(names, axis=1), horizon=5, **FAST)
+    with pytest.raises(ValueError, match="PeriodIndex"):
+        fit_forecaster(df.set_axis(df.index.to_period("h")), horizon=5, **FAST)
     with pytest.raises(ValueError, match="differ from those seen in fit"):
         forecast(model, df[["b", "a"]])
     with pytest.raises(ValueError, match="not sorted"):

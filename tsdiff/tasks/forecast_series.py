@@ -21,6 +21,9 @@ __all__ = ["forecast", "fit_forecaster"]
 def fit_forecaster(df: pd.DataFrame, horizon: int, seq_len: int | None = None, **params) -> DiffusionImputer:
     """A DiffusionImputer trained to fill the last ``horizon`` steps (default window: max(48, 4 horizon))."""
     _check_horizon(horizon)
+    _check_names(df)
+    if isinstance(getattr(df, "index", None), pd.PeriodIndex):  # forecast() extends datetimes, not periods
+        raise ValueError("a PeriodIndex cannot be extended into the future: use df.to_timestamp() first")
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     seq_len = max(48, 4 * horizon) if seq_len is None else seq_len
@@ -37,6 +40,21 @@ def fit_forecaster(df: pd.DataFrame, horizon: int, seq_len: int | None = None, *
 def _check_horizon(horizon) -> None:
     if isinstance(horizon, (bool, np.bool_)) or not isinstance(horizon, (int, np.integer)):
         raise TypeError(f"horizon must be a whole number of steps, got {horizon!r}")
+
+
+def _check_names(df) -> None:
+    """The names ``forecast`` gives its variables: each column's string, beside ``<name>_quantiles`` and the
+    coordinates time, member and quantile; two columns may not end up with one name."""
+    if not isinstance(df, pd.DataFrame):
+        return
+    names = [str(c) for c in df.columns]
+    taken = {"time", "member", "quantile"} | {f"{n}_quantiles" for n in names}
+    clash = sorted({n for n in names if n in taken} | {n for n in names if names.count(n) > 1})
+    if clash:
+        raise ValueError(
+            f"columns {clash} clash with the forecast's names (each column's string, <name>_quantiles, time, member, "
+            "quantile): rename them"
+        )
 
 
 def _future_index(index: pd.Index, horizon: int) -> pd.Index:
@@ -79,6 +97,7 @@ def forecast(
     check_index(df.index, warn_uneven=False)  # sorted, no duplicates
     future = _future_index(df.index, horizon)  # a regular step, or an error (not the imputer's spacing warning)
     model._check_fitted_input(df)  # columns as in fit, numbers without inf
+    _check_names(df)
     context = df.iloc[-(model.seq_len_ - horizon) :]
     if context.notna().sum().sum() == 0:
         raise ValueError("the context window before the forecast has no observed value")
