@@ -134,6 +134,36 @@ def test_metrics_reject_bad_input():
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         M.discriminative_score(a, bad, iterations=1)
+    for options in ({"iterations": 0}, {"iterations": -3}, {"batch_size": 0}):
+        with pytest.raises(ValueError, match="an untrained model scores nothing"):
+            M.discriminative_score(a, a, **options)
+        with pytest.raises(ValueError, match="an untrained model scores nothing"):
+            M.predictive_score(a, a, **options)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        M.train_ts2vec(bad, iterations=1)
+    with pytest.raises(ValueError, match="N >= 2"):
+        M.frechet_distance(np.ones((1, 3)), np.ones((5, 3)))
+    with pytest.raises(ValueError, match="at least 2 steps"):
+        M.autocorrelation_error(a[:, :1], a[:, :1])
+    with pytest.raises(ValueError, match="a list of scores"):
+        M.mean_interval([])
+
+
+def test_sample_distances_reject_bad_input():
+    from tsdiff.metrics.distribution import moment_errors, sliced_wasserstein
+
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+    assert sliced_wasserstein(x.numpy(), x.numpy()) == 0.0  # numpy arrays are accepted
+    with pytest.raises(ValueError, match="NaN or inf"):
+        sliced_wasserstein(x, torch.full_like(x, float("nan")))
+    with pytest.raises(ValueError, match="n_projections"):
+        sliced_wasserstein(x, x, n_projections=0)
+    with pytest.raises(ValueError, match="one shape"):
+        sliced_wasserstein(x[:0], x[:0])
+    m_err, _ = moment_errors(x, torch.zeros(2), torch.eye(2))  # a zero true mean: the absolute error
+    assert m_err == pytest.approx(float(x.mean(0).norm()))
+    with pytest.raises(ValueError, match="N >= 2"):
+        moment_errors(x[:1], torch.zeros(2), torch.eye(2))
 
 
 def test_repeated_gives_mean_and_t_interval():

@@ -111,6 +111,12 @@ class _GRUHeads(nn.Module):
         return torch.einsum("bgh,gh->gb", last[0].view(b, g_count, self.hidden), self.head_w) + self.head_b[:, None]
 
 
+def _training(iterations, batch_size) -> None:
+    for name, value in (("iterations", iterations), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}: an untrained model scores nothing")
+
+
 def _pairs(pairs, seeds) -> tuple[list, list[torch.Generator]]:
     pairs = [_check(real, synth) for real, synth in pairs]
     if not pairs or len({p.shape[1:] for pair in pairs for p in pair}) != 1:
@@ -138,6 +144,7 @@ def _padded(sets: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 def discriminative_scores(pairs, *, iterations: int = 2000, batch_size: int = 128, seeds=None) -> list[float]:
     """``discriminative_score`` of each (real, synthetic) pair, the classifiers trained side by side (one seed per
     pair, default 0); pair i scores what it scores alone with its seed."""
+    _training(iterations, batch_size)
     pairs, gens = _pairs(pairs, seeds)
 
     def split(x, g):
@@ -174,6 +181,7 @@ def discriminative_score(real, synth, *, iterations: int = 2000, batch_size: int
 def predictive_scores(pairs, *, iterations: int = 5000, batch_size: int = 128, seeds=None) -> list[float]:
     """``predictive_score`` of each (real, synthetic) pair, the predictors trained side by side (one seed per pair,
     default 0); pair i scores what it scores alone with its seed."""
+    _training(iterations, batch_size)
     pairs, gens = _pairs(pairs, seeds)
     k = pairs[0][0].shape[2]
     if k < 2:
@@ -281,6 +289,8 @@ def train_ts2vec(
     window, hierarchical contrastive loss, AdamW, 200 iterations (600 when the data has more than 100,000
     values), batch 8."""
     x = torch.from_numpy(np.asarray(real, dtype=np.float32))
+    if x.ndim != 3 or not torch.isfinite(x).all():
+        raise ValueError(f"train_ts2vec needs real windows (N, L, K) without NaN or inf, got shape {tuple(x.shape)}")
     n, length, k = x.shape
     iterations = iterations or (200 if x.numel() <= 100_000 else 600)
     g = torch.Generator().manual_seed(seed)
@@ -306,6 +316,11 @@ def train_ts2vec(
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of two sets of vectors (N, D)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"frechet_distance needs two sets (N >= 2, D) of one width, got {a.shape}, {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("frechet_distance: the vectors hold NaN or inf")
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     root = linalg.sqrtm(s_a @ s_b)
@@ -357,6 +372,8 @@ def autocorrelation_error(real, synth, max_lag: int | None = None) -> float:
     """Mean |ACF_real - ACF_synth| over lags 1..max_lag (default L - 1) and features; each set standardised per
     feature over windows and time."""
     real, synth = (t.double().numpy() for t in _check(real, synth))
+    if real.shape[1] < 2:
+        raise ValueError(f"autocorrelation_error needs windows of at least 2 steps, got {real.shape[1]}")
     max_lag = real.shape[1] - 1 if max_lag is None else max_lag
     if not 1 <= max_lag < real.shape[1]:
         raise ValueError(f"max_lag must be in 1..{real.shape[1] - 1}, got {max_lag}")
@@ -386,6 +403,8 @@ def heart_rates(windows, rate: float, lead: int = 0) -> np.ndarray:
 def mean_interval(values) -> tuple[float, float]:
     """(mean, half-width of the 95% Student-t interval) of repeated scores (NaN half-width for one value)."""
     values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) == 0:
+        raise ValueError(f"mean_interval needs a list of scores, got shape {values.shape}")
     if len(values) < 2:
         return float(values.mean()), float("nan")
     return float(values.mean()), float(stats.t.ppf(0.975, len(values) - 1) * stats.sem(values))
