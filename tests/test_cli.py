@@ -155,8 +155,8 @@ def test_forecast_grid_command_writes_ensemble_scores_and_plots(tmp_path):
     ds = synthetic(n_hours=60)
     ds.to_netcdf(tmp_path / "grid.nc")
     args = ["forecast-grid", str(tmp_path / "grid.nc"), "--train-until", str(ds.time.values[47])[:19]]
-    args += ["--lead-times", "1h,2h", "--members", "3", "--epochs", "1", "--steps", "3", "--every", "4h"]
-    proc = _run(*args, "--out", str(tmp_path / "ens.nc"), "--plots", str(tmp_path / "plots"))
+    args += ["--lead-times", "1h,2h", "--members", "3", "--steps", "3", "--every", "4h"]
+    proc = _run(*args, "--epochs", "1", "--out", str(tmp_path / "ens.nc"), "--plots", str(tmp_path / "plots"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     ens = xr.open_dataset(tmp_path / "ens.nc")
     assert ens["Tair"].dims == ("time", "member", "lead_time", "lat", "lon")
@@ -167,7 +167,7 @@ def test_forecast_grid_command_writes_ensemble_scores_and_plots(tmp_path):
     zarr = __import__("importlib").util.find_spec("zarr")
     if zarr is not None:  # zarr out, reusing the saved model
         more = ["--model", str(tmp_path / "m.pt")]
-        assert _run(*args, "--out", str(tmp_path / "ens.zarr"), *more).returncode == 0
+        assert _run(*args, "--epochs", "1", "--out", str(tmp_path / "ens.zarr"), *more).returncode == 0
         proc = _run(*args, "--out", str(tmp_path / "ens2.zarr"), *more)
         assert proc.returncode == 0 and "saved" not in proc.stdout
         xr.testing.assert_identical(
@@ -276,3 +276,7 @@ def test_a_model_of_the_other_series_task_is_refused(tmp_path, capsys):
     assert "--horizon 5 is longer than the 3 steps" in capsys.readouterr().err
     assert main(["impute", *common, "--model", str(tmp_path / "forecaster.pt")]) == 1
     assert "is a forecaster" in capsys.readouterr().err
+    assert main(["impute", *common, "--model", str(tmp_path / "imputer.pt"), "--epochs", "3"]) == 1
+    assert "--epochs trains a new model, but --model" in capsys.readouterr().err
+    assert main(["forecast", *common, "--horizon", "3", "--samples", "4"]) == 1
+    assert "--samples does not apply to forecast" in capsys.readouterr().err

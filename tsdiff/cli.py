@@ -32,7 +32,7 @@ def _impute_table(df, args):
         for k, v in (("n_samples", args.samples), ("sampler", args.sampler), ("sample_steps", args.steps))
         if v is not None
     }
-    if args.model and Path(args.model).exists():
+    if _reused_model(args):
         imputer = DiffusionImputer.load(args.model, **overrides)
         if imputer.mask_strategy == "forecast":
             raise ValueError(f"--model {args.model} is a forecaster (it fills the last steps): use `tsdiff forecast`")
@@ -99,6 +99,8 @@ def _forecast(args) -> int:
     from .tasks.forecast_series import fit_forecaster, forecast
     from .tasks.impute import DiffusionImputer
 
+    if args.samples is not None:
+        raise ValueError("--samples does not apply to forecast: the ensemble has --members draws")
     out = Path(args.out)
     if out.suffix.lower() not in (".nc", ".csv"):  # said before training, not after
         raise ValueError(f"{out}: write forecasts to .nc (NetCDF) or .csv")
@@ -106,7 +108,7 @@ def _forecast(args) -> int:
     _, df = _read_input(args)
     start = time.perf_counter()
     overrides = {k: v for k, v in (("sampler", args.sampler), ("sample_steps", args.steps)) if v is not None}
-    if args.model and Path(args.model).exists():
+    if _reused_model(args):
         model = DiffusionImputer.load(args.model, **overrides)
         if model.mask_strategy != "forecast":
             raise ValueError(
@@ -169,7 +171,7 @@ def _forecast_grid(args) -> int:
         raise ValueError(f"--train-until {train_until} must fall inside the data ({times[0]} .. {times[-1]})")
     start = time.perf_counter()
     options = {k: v for k, v in (("sampler", args.sampler), ("sample_steps", args.steps)) if v is not None}
-    if args.model and Path(args.model).exists():
+    if _reused_model(args):
         model = EnsembleForecaster.load(args.model, **options)
     else:
         params = {**options, "seed": args.seed, "variables": args.variables}
@@ -251,6 +253,15 @@ def _flag(parse, flag: str, text: str):
         return parse(text)
     except (ValueError, TypeError) as err:
         raise ValueError(f"{flag} {text!r} cannot be read: {err}") from err
+
+
+def _reused_model(args) -> bool:
+    """Whether ``--model`` names an existing file to reuse; ``--epochs`` (a training setting) with it is an error,
+    since nothing would be trained."""
+    reuse = bool(args.model) and Path(args.model).exists()
+    if reuse and args.epochs is not None:
+        raise ValueError(f"--epochs trains a new model, but --model {args.model} exists and is reused: drop one")
+    return reuse
 
 
 def _not_the_input(out, given) -> None:
