@@ -49,8 +49,20 @@ def test_errors_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="pm25_ground"):
         load_aqi36(tmp_path)
     _write(tmp_path)
-    with pytest.raises(ValueError, match="valid_month"):
-        load_aqi36(tmp_path, valid_month=3)
+    with pytest.raises(ValueError, match="valid_month must be one of .*, got '1'"):
+        load_aqi36(tmp_path, valid_month="1")
+    ground, missing = _write(tmp_path)
+    for frame in (ground, missing):  # half a year: months without a window
+        frame.iloc[: len(frame) // 2].to_csv(tmp_path / ("pm25_ground.txt" if frame is ground else "pm25_missing.txt"))
+    with pytest.raises(ValueError, match=r"months \[1, 2, 3, 4, 11, 12\] have fewer than 36 hours"):
+        load_aqi36(tmp_path)
+    text = (tmp_path / "pm25_ground.txt").read_text()
+    (tmp_path / "pm25_ground.txt").write_text(text.replace("2014-05-02 03:00:00", "2014-05-0x 03:00:00", 1))
+    with pytest.raises(ValueError, match=r"not dates, e.g. \['2014-05-0x 03:00:00'\]"):
+        load_aqi36(tmp_path)
+    (tmp_path / "pm25_ground.txt").write_text(text.replace("datetime,", "time,", 1))
+    with pytest.raises(ValueError, match="no `datetime` column"):
+        load_aqi36(tmp_path)
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/aqi36 not present")

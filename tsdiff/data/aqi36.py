@@ -46,7 +46,14 @@ class AQI36:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    df = read_csv(path, index_col="datetime", parse_dates=True)
+    header = read_csv(path, nrows=0).columns
+    if "datetime" not in header:
+        raise ValueError(f"{path}: no `datetime` column; the header is {list(header)[:8]}")
+    df = read_csv(path, index_col="datetime")
+    times = pd.to_datetime(df.index, errors="coerce")
+    if times.isna().any():
+        raise ValueError(f"{path}: time stamps that are not dates, e.g. {list(df.index[times.isna()][:3])}")
+    df.index = times
     if df.index.has_duplicates or not df.index.is_monotonic_increasing:
         raise ValueError(f"{path}: time stamps are duplicated or unsorted")
     return df
@@ -74,10 +81,13 @@ def load_aqi36(root: str | Path, valid_month: int = 1) -> AQI36:
         if not (root / name).is_file():
             raise FileNotFoundError(f"{root / name} not found (data_scripts/aqi36.py downloads it)")
     if valid_month not in TRAIN_MONTHS:
-        raise ValueError(f"valid_month must be one of {TRAIN_MONTHS}, got {valid_month}")
+        raise ValueError(f"valid_month must be one of {TRAIN_MONTHS}, got {valid_month!r}")
     ground, missing = _read(root / "pm25_ground.txt"), _read(root / "pm25_missing.txt")
     if not ground.index.equals(missing.index) or list(ground.columns) != list(missing.columns):
         raise ValueError("pm25_ground.txt and pm25_missing.txt disagree on time stamps or stations")
+    short = [m for m in range(1, 13) if (ground.index.month == m).sum() < WINDOW]
+    if short:
+        raise ValueError(f"{root}: AQI-36 is a year of hourly data; months {short} have fewer than {WINDOW} hours")
 
     def month(df, m):
         return df[df.index.month == m].to_numpy(dtype=np.float64)
