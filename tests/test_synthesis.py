@@ -225,6 +225,12 @@ def test_stock_loader_errors(tmp_path, stock_csv):
         load_stocks(good.assign(Volume=7.0))
     with pytest.raises(ValueError, match=r"columns \['Open'\] are not numeric"):
         load_stocks(good.assign(Open="x"))
+    with pytest.raises(ValueError, match="both 'Adj Close' and 'Adj_Close'"):
+        load_stocks(good.assign(**{"Adj Close": good["Adj_Close"]}))
+    newest_first = good.iloc[:30].set_axis(pd.date_range("2020-01-01", periods=30).strftime("%Y-%m-%d")[::-1])
+    with pytest.raises(ValueError, match="dates are not sorted oldest first"):
+        load_stocks(newest_first)
+    assert len(load_stocks(newest_first.iloc[::-1])) == 30
 
 
 def test_other_price_tables_in_yahoo_spelling(stock_csv):

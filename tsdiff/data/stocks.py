@@ -37,8 +37,15 @@ def load_stocks(source, reverse: bool = False) -> pd.DataFrame:
         if not path.exists():
             raise FileNotFoundError(f"{path} not found; see data_scripts/stocks.py to download it")
         df, name = read_csv(path), str(path)
+    if {"Adj Close", "Adj_Close"} <= set(df.columns):
+        raise ValueError(f"{name}: both 'Adj Close' and 'Adj_Close': keep one adjusted close")
     df = df.rename(columns={"Adj Close": "Adj_Close"})
     date = next((c for c in df.columns if str(c).lower() == "date"), None)  # e.g. Yahoo Finance's downloads
+    if date is None and not isinstance(df.index, pd.DatetimeIndex) and pd.api.types.is_string_dtype(df.index):
+        try:  # a frame indexed by date strings (read_csv(..., index_col="Date") without parse_dates)
+            df = df.set_axis(pd.DatetimeIndex(pd.to_datetime(df.index), name=df.index.name))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{name}: the index holds text that is not dates: {err}") from err
     if date is not None:
         try:
             df = df.set_index(pd.DatetimeIndex(pd.to_datetime(df[date]), name=date))
