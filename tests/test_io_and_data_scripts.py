@@ -84,6 +84,14 @@ def test_malformed_csv_tables_are_named_not_shifted(tmp_path):
     ]:
         with pytest.raises(ValueError, match=message):
             table(text)
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(ValueError, match="is a folder, not a table file"):
+        read_table(tmp_path / "folder.csv")
+    import xarray as xr
+
+    xr.Dataset(coords={"time": np.arange(3)}).to_netcdf(tmp_path / "coords.nc")
+    with pytest.raises(ValueError, match="without data variables"):
+        read_table(tmp_path / "coords.nc")
 
 
 def test_simulator_truth_and_gaps():

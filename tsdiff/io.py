@@ -47,6 +47,8 @@ def read_table(path: str | Path, columns: list | None = None) -> pd.DataFrame:
     table is returned: the others, text or flags say, can be carried through)."""
     path = Path(path)
     fmt = table_format(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a table file")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     if fmt == ".csv":
@@ -56,7 +58,13 @@ def read_table(path: str | Path, columns: list | None = None) -> pd.DataFrame:
     else:
         import xarray as xr
 
-        with xr.open_dataset(path) as ds:
+        try:
+            ds = xr.open_dataset(path)
+        except (OSError, ValueError) as err:  # not NetCDF, truncated, or no engine for it
+            raise ValueError(f"{path} is not a readable NetCDF file: {err}") from err
+        with ds:
+            if not ds.data_vars:
+                raise ValueError(f"{path}: a NetCDF file without data variables (coordinates only)")
             if len(ds.dims) != 1:
                 raise ValueError(
                     f"{path}: expected variables along one dimension (e.g. time), got dims {dict(ds.sizes)}"
