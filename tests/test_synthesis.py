@@ -519,3 +519,19 @@ def test_cli_synthesize_table_with_gaps_and_bad_configs(tmp_path, stock_csv, cap
     assert "the key 'path' is required" in capsys.readouterr().err
     assert run({"path": "gaps.csv", "columns": ["Open"]}, *out, "--model", str(tmp_path / "t.pt")) == 1
     assert "fitted on 2 features" in capsys.readouterr().err
+
+
+def test_plots_name_inconsistent_input(tmp_path):
+    from tsdiff.plotting import figure_path, imputation_panels, synthesis_plots
+
+    a = ar1_windows(n=20)
+    with pytest.raises(ValueError, match="1 names for 2 features"):
+        synthesis_plots(a, a, tmp_path, names=["x"])
+    with pytest.raises(ValueError, match="of one shape"):
+        synthesis_plots(a, a[:, :, :1], tmp_path)
+    frame = pd.DataFrame({"a": [1.0, np.nan], "b": [2.0, 3.0]})
+    with pytest.raises(ValueError, match=r"filled lacks the columns \['b'\]"):
+        imputation_panels(frame, frame[["a"]], frame, frame, tmp_path / "p.png")
+    assert figure_path(tmp_path / "plot") == tmp_path / "plot.png"
+    with pytest.raises(ValueError, match="write figures to one of"):
+        figure_path(tmp_path / "plot.xyz")

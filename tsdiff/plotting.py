@@ -61,6 +61,10 @@ def imputation_panels(
     """One panel per column (the first ``max_columns``): observed points, the median imputation, its 5-95% band
     and, when given, the true values of the gaps. DataFrames share an index; ``hours`` keeps the first rows."""
     cols = list(given.columns)[:max_columns]
+    for name, frame in (("filled", filled), ("lo", lo), ("hi", hi), ("truth", truth)):
+        absent = [] if frame is None else [c for c in cols if c not in frame.columns]
+        if absent:
+            raise ValueError(f"imputation_panels: {name} lacks the columns {absent} of the given table")
     rows = slice(0, hours)
     fig, axes = plt.subplots(len(cols), 1, figsize=(9, 1.9 * len(cols)), sharex=True, squeeze=False)
     for ax, col in zip(axes[:, 0], cols):
@@ -196,8 +200,15 @@ def synthesis_plots(real: np.ndarray, synth: np.ndarray, folder: str | Path, nam
     from sklearn.manifold import TSNE
 
     folder = Path(folder)
+    real, synth = np.asarray(real, dtype=np.float64), np.asarray(synth, dtype=np.float64)
+    if real.ndim != 3 or synth.ndim != 3 or real.shape[1:] != synth.shape[1:] or min(len(real), len(synth)) < 2:
+        raise ValueError(f"synthesis_plots: need windows (N >= 2, L, K) of one shape, got {real.shape}, {synth.shape}")
+    if not (np.isfinite(real).all() and np.isfinite(synth).all()):
+        raise ValueError("synthesis_plots: the windows hold NaN or inf (plot the complete ones)")
     k = real.shape[2]
     names = list(names) if names is not None else [f"feature {i}" for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"synthesis_plots: {len(names)} names for {k} features")
     rng = np.random.default_rng(0)
     shown = min(k, 6)
     fig, axes = plt.subplots(2, shown, figsize=(2.6 * shown, 4.2), squeeze=False, sharey="col")
