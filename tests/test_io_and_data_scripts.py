@@ -81,6 +81,7 @@ def test_malformed_csv_tables_are_named_not_shifted(tmp_path):
         ("", "is empty"),
         ("time,a,b\n", "a header without rows"),
         ("time\n2020-01-01\n", "no columns besides the first"),
+        ("time;a;b\n2020-01-01;1;2\n", "separated by ';'"),
     ]:
         with pytest.raises(ValueError, match=message):
             table(text)

@@ -160,5 +160,6 @@ def test_cli_synthesize_mnist(mnist_dir, tmp_path, capsys):
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(config))
     assert main(["synthesize", "--config", str(tmp_path / "m.yaml"), "--out", str(out)]) == 1
     assert "data_scripts/mnist.py" in capsys.readouterr().err
-    assert main(["synthesize", "--config", str(tmp_path / "m.yaml"), "--out", str(out), "--n", "0"]) == 1
-    assert "--n must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse: a count below 1 is a usage error
+        main(["synthesize", "--config", str(tmp_path / "m.yaml"), "--out", str(out), "--n", "0"])
+    assert refused.value.code == 2 and "--n: must be at least 1, got 0" in capsys.readouterr().err

@@ -104,7 +104,10 @@ def _read_csv_table(path: Path) -> pd.DataFrame:
     first = df.columns[0]
     df = df.set_index(first).rename_axis(None if str(first).startswith("Unnamed: ") else first)
     if df.shape[1] == 0:
-        raise ValueError(f"{path}: no columns besides the first, which is read as the index (time or row labels)")
+        other = next((f" (separated by {sep!r}? write it with commas)" for sep in (";", "\t") if sep in str(first)), "")
+        raise ValueError(
+            f"{path}: no columns besides the first, which is read as the index (time or row labels){other}"
+        )
     if df.shape[0] == 0:
         raise ValueError(f"{path}: a header without rows")
     df.index = _dates(df.index, path)
