@@ -156,11 +156,9 @@ def _forecast_grid(args) -> int:
     every = _flag(pd.Timedelta, "--every", args.every)
     if every <= pd.Timedelta(0):
         raise ValueError(f"--every must be a positive duration, got {args.every!r}")
-    chosen = (
-        _flag(lambda text: pd.to_datetime(text.split(",")), "--init-times", args.init_times)
-        if args.init_times
-        else None
-    )
+    inits = None  # --init-times, read now; else every --every after training, once the data's times are known
+    if args.init_times:
+        inits = _flag(lambda text: pd.to_datetime(text.split(",")), "--init-times", args.init_times)
     ds = open_grid(args.data)
     data, _ = check_grid(ds, args.variables)
     step = grid_step(data)
@@ -181,9 +179,7 @@ def _forecast_grid(args) -> int:
         if args.model:
             model.save(args.model)
             print(f"model saved to {args.model}")
-    if chosen is not None:
-        inits = chosen
-    else:  # every --every after the training period, as long as there is data to start from
+    if inits is None:  # every --every after the training period, as long as there is data to start from
         inits = times[(times > train_until) & ((times - times[0]) % every == pd.Timedelta(0))]
         if len(inits) == 0:
             raise ValueError(f"no init time after --train-until {train_until} on a {args.every} grid")
