@@ -109,7 +109,7 @@ def test_rebuild_from_description_and_bad_shapes():
         model(torch.randn(2, 5, 6), torch.zeros(2))
     with pytest.raises(ValueError, match="unknown CSDI preset"):
         CSDIDenoiser.preset("huge", 4)
-    with pytest.raises(ValueError, match="divisible"):
+    with pytest.raises(ValueError, match="channels 30 is not a multiple of heads 8"):
         CSDIDenoiser(n_features=4, channels=30, heads=8)
 
 

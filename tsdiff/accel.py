@@ -28,9 +28,9 @@ __all__ = [
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")
 
 
-def use_tf32(device: torch.device, enabled: bool = True) -> None:
+def use_tf32(device: torch.device | str, enabled: bool = True) -> None:
     """Let fp32 matmuls and convolutions on CUDA use TF32 tensor cores (about 3e-4 relative error)."""
-    if device.type == "cuda":
+    if torch.device(device).type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = enabled
         torch.backends.cudnn.allow_tf32 = enabled
 
@@ -72,7 +72,7 @@ def _warn_emulated_bf16() -> None:
     )
 
 
-def autocast(device: torch.device, enabled: bool | str = True):
+def autocast(device: torch.device | str, enabled: bool | str = True):
     """bf16 autocast: ``True`` on CUDA only (a no-op context on a CPU), ``"bf16"`` on a CPU too, ``False`` off.
 
     On a CPU bf16 pays where the hardware does bf16 products (``native_bf16``: AVX512-BF16 or AMX). Sampling the
@@ -83,6 +83,7 @@ def autocast(device: torch.device, enabled: bool | str = True):
     than fp32."""
     if enabled not in AMP_MODES:
         raise ValueError(f"amp must be one of {AMP_MODES}, got {enabled!r}")
+    device = torch.device(device)
     if enabled == "bf16" and device.type == "cpu" and not native_bf16(device):
         _warn_emulated_bf16()
     if enabled == "bf16" or (enabled is True and device.type == "cuda"):
@@ -90,15 +91,15 @@ def autocast(device: torch.device, enabled: bool | str = True):
     return contextlib.nullcontext()
 
 
-def rows_per_call(device: torch.device, max_rows: int | None = None) -> int:
+def rows_per_call(device: torch.device | str, max_rows: int | None = None) -> int:
     """Rows per denoiser call when sampling: ``max_rows`` if given; else 1024 on a GPU (fill the device) and 8 on
     a CPU, where activations that stay in cache matter more than batching (the reference CSDI on 2 cores: 21 ms
     per sample and call at 8 rows, 42 ms at 100, measured with benchmarks/perf.py's shapes)."""
     if max_rows is not None:
-        if max_rows < 1:
-            raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+        if isinstance(max_rows, bool) or int(max_rows) != max_rows or max_rows < 1:
+            raise ValueError(f"max_rows must be a whole number >= 1, got {max_rows!r}")
         return int(max_rows)
-    return 1024 if device.type == "cuda" else 8
+    return 1024 if torch.device(device).type == "cuda" else 8
 
 
 def compile_model(model: torch.nn.Module, mode: str | None) -> torch.nn.Module:
@@ -124,8 +125,9 @@ class PinnedRows:
     ``take(rows)`` returns the rows on ``device``; on a CPU device (or with ``pin=False``) it is plain indexing.
     Tensors already on ``device`` are indexed in place."""
 
-    def __init__(self, tensors: tuple[torch.Tensor, ...], device: torch.device, pin: bool = True):
-        self.tensors, self.device = tensors, device
+    def __init__(self, tensors: tuple[torch.Tensor, ...], device: torch.device | str, pin: bool = True):
+        self.tensors, device = tensors, torch.device(device)
+        self.device = device
         self.pin = pin and device.type == "cuda" and torch.cuda.is_available()
         self.buffers: dict[tuple[int, int], tuple[torch.Tensor, torch.cuda.Event]] = {}
 

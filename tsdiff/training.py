@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
@@ -201,8 +202,18 @@ def shard(indices: torch.Tensor, rank: int, world: int) -> torch.Tensor:
 
 
 def resolve_device(name: str | None = None) -> torch.device:
+    """``name`` as a torch device, or the GPU of this process when there is one, else the CPU; a GPU asked for on a
+    machine without one is a named error (torch's is an assertion about how it was compiled)."""
     if name is not None:
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device {name!r} is not a device torch knows: {err}") from err
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: no CUDA GPU is available here (use 'cpu' or leave device unset)")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} GPU(s)")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device("cpu")
@@ -337,6 +348,8 @@ def train(
     """
     rank, world = distributed_context()
     device = resolve_device(config.device)
+    if isinstance(data, np.ndarray):  # it has a ``take`` too, over its flattened values: not a row source
+        raise TypeError("train: data must be a tensor or a sequence of tensors (torch.from_numpy(array)), not an array")
     if hasattr(data, "take") and not isinstance(data, torch.Tensor):  # a row source that reads its own batches
         loader, n_rows = data, len(data)
         if n_rows == 0:
@@ -421,7 +434,10 @@ def train(
         first = step - len(pending)
         for i, v in enumerate(values):
             if not math.isfinite(v):
-                raise FloatingPointError(f"train: loss became {v} at step {first + i}; lower lr or check the data")
+                raise FloatingPointError(
+                    f"train: loss became {v} at step {first + i}; lower lr or check the data (the model's weights "
+                    "have taken steps since: reload them from a checkpoint before reusing the model)"
+                )
         result.losses.extend(values)
         pending.clear()
         bar.update(len(values))

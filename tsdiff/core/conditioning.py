@@ -28,6 +28,10 @@ class Condition:
     scalars: torch.Tensor | None = None  # (B, n) float scalar conditions (lead time, hour of day, day of year)
 
     def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and not isinstance(value, torch.Tensor):
+                raise TypeError(f"Condition: {f.name} must be a torch tensor, got {type(value).__name__}")
         if (self.observed is None) != (self.obs_mask is None):
             raise ValueError("Condition: observed and obs_mask must be given together")
         if self.obs_mask is not None:

@@ -35,6 +35,10 @@ class ClassifierFreeGuidance:
     def __call__(self, x_t: torch.Tensor, t: torch.Tensor, condition: Condition | None) -> torch.Tensor:
         if condition is None:
             raise ValueError("ClassifierFreeGuidance needs a condition to guide towards")
+        if self.null is Condition.null and condition.labels is None:  # both branches would be the same
+            raise ValueError("ClassifierFreeGuidance: the condition has no labels, so guidance would change nothing")
+        if getattr(getattr(self.denoiser, "config", None), "n_classes", None) == 0:
+            raise ValueError("ClassifierFreeGuidance: the denoiser has no label embedding (n_classes=0)")
         both = Condition.cat([condition, self.null(condition)])
         cond, uncond = self.denoiser(torch.cat([x_t, x_t]), torch.cat([t, t]), both).chunk(2)
         return uncond + self.scale * (cond - uncond)
@@ -49,6 +53,8 @@ class ClassifierGuidance:
     """
 
     def __init__(self, denoiser, log_prob, schedule: Schedule, scale: float = 1.0):
+        if not math.isfinite(scale):
+            raise ValueError(f"guidance scale must be a finite number, not {scale}")
         self.denoiser, self.log_prob, self.schedule, self.scale = denoiser, log_prob, schedule, float(scale)
         self.parameterization = getattr(denoiser, "parameterization", None)
 

@@ -35,6 +35,8 @@ def loss_weight(
     ab = schedule.alpha_bar[t]
     snr = ab / (1 - ab)
     if weighting == "min_snr":
+        if not gamma > 0:  # also NaN
+            raise ValueError(f"loss_weight: min_snr's gamma must be positive, got {gamma}")
         x0_weight = snr.clamp(max=gamma)
     elif weighting == "elbo":
         # -d lambda / dt by central differences over the step index (one-sided at the ends)
@@ -85,16 +87,29 @@ def denoising_loss(
     Draws t uniformly over the training steps and eps ~ N(0, I), forms x_t (Ho et al. 2020, Alg. 1), calls
     ``model(x_t, t, condition)`` and compares its prediction with the parameterization's target on the entries of
     ``condition.target_mask`` (all entries when there is none). Conditional models read the observed entries
-    from ``condition``; the noisy input there is left for the model to ignore.
+    from ``condition``; the noisy input there is left for the model to ignore. Missing values (NaN in x0) must lie
+    outside the target mask; they are noised from 0, so no NaN reaches the model.
     """
     parameterization = check_parameterization(parameterization or getattr(model, "parameterization", "eps"))
     n = x0.shape[0]
+    target_mask = None if condition is None else condition.target_mask
+    missing = torch.isnan(x0)
+    if missing.any():  # missing values: never scored, and noised from 0 so that no NaN reaches the model
+        if target_mask is None or (missing & target_mask).any():
+            raise ValueError("denoising_loss: x0 holds NaN at entries the loss scores (target_mask, or all)")
+        x0 = x0.masked_fill(missing, 0.0)
     if t is None:
         t = randint(schedule.n_steps, (n,), generator, x0.device)
+    elif t.is_floating_point() or t.dtype == torch.bool or t.shape != (n,):
+        raise ValueError(f"denoising_loss: t must be integer steps of shape ({n},), got {t.dtype} {tuple(t.shape)}")
+    steps = t.cpu()  # the schedule lives on the CPU; one copy serves the check and the lookups
+    if int(steps.min()) < 0 or int(steps.max()) >= schedule.n_steps:
+        raise ValueError(
+            f"denoising_loss: t must lie in [0, {schedule.n_steps - 1}], got {int(steps.min())}..{int(steps.max())}"
+        )
     if noise is None:
         noise = randn(x0.shape, generator, x0.device, x0.dtype)
     x_t = q_sample(x0, t, schedule, noise=noise)
     pred = model(x_t, t.to(x0.dtype), condition)
-    target = from_x0_eps(x0, noise, schedule.alpha_bar[t.cpu()], parameterization)
-    mask = None if condition is None else condition.target_mask
-    return masked_mse(pred, target, mask, loss_weight(schedule, t, parameterization, weighting, gamma))
+    target = from_x0_eps(x0, noise, schedule.alpha_bar[steps], parameterization)
+    return masked_mse(pred, target, target_mask, loss_weight(schedule, steps, parameterization, weighting, gamma))

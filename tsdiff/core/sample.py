@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -59,9 +60,17 @@ def sample(
     if sampler not in SAMPLERS:
         raise ValueError(f"sample: unknown sampler {sampler!r}; expected one of {sorted(SAMPLERS)}")
     shape = tuple(shape)
-    n_per_item = 1 if n_samples is None else int(n_samples)
+    n_per_item = 1 if n_samples is None else _whole(n_samples, "n_samples")
     if n_per_item < 1:
         raise ValueError(f"sample: n_samples must be >= 1, got {n_samples}")
+    if _whole(resample, "resample") < 0:
+        raise ValueError(f"sample: resample must be >= 0, got {resample}")
+    if x0_range is not None:
+        if len(x0_range) != 2:
+            raise ValueError(f"sample: x0_range must be (low, high), got {len(x0_range)} values")
+        low, high = (torch.as_tensor(b, dtype=torch.float64) for b in x0_range)
+        if not (torch.isfinite(low).all() and torch.isfinite(high).all() and (low < high).all()):
+            raise ValueError("sample: x0_range must be finite (low, high) with low < high")
     if resample and conditioning != "replace":
         raise ValueError("sample: resample applies to conditioning='replace' only")
     if condition is not None:
@@ -77,16 +86,20 @@ def sample(
             device
             if device is not None
             else next(
-                v.device
-                for v in (condition.observed, condition.side, condition.labels, condition.scalars)
-                if v is not None
+                (
+                    v.device
+                    for v in (condition.observed, condition.obs_mask, condition.target_mask, condition.side)
+                    + (condition.labels, condition.scalars)
+                    if v is not None
+                ),
+                None,
             )
         )
         condition = condition.repeat_interleave(n_per_item)
     dtype = dtype or torch.float32
     flat_shape = (shape[0] * n_per_item, *shape[1:])
 
-    steps = default_steps(sampler, schedule) if steps is None else int(steps)
+    steps = default_steps(sampler, schedule) if steps is None else _whole(steps, "steps")
     sigmas = schedule.sampling_sigmas(steps, spacing, rho)
     D = as_x0_fn(denoiser, schedule, condition, conditioning, parameterization, x0_range)
 
@@ -106,6 +119,18 @@ def sample(
     if condition is not None and condition.obs_mask is not None:
         x = torch.where(condition.obs_mask, condition.observed.to(x.dtype), x)
     return x if n_samples is None else x.reshape(shape[0], n_per_item, *shape[1:])
+
+
+def _whole(value, name: str) -> int:
+    """A count given as a whole number (an int, or a float with no fraction), else a named error."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
+        raise ValueError(f"sample: {name} must be a whole number, got {value!r}")
+    return int(value)
 
 
 def _resampled(run, D, x, sigmas, resample, generator, callback, options):

@@ -113,6 +113,11 @@ def heun(
     stochastic churn (Karras et al. 2022, Alg. 2): before each step, noise is added to raise sigma by a factor
     1 + gamma, gamma = min(s_churn / n, sqrt(2) - 1) for sigma in [s_tmin, s_tmax]. Steps to sigma 0, and steps where
     sigma falls by more than ``MAX_HEUN_RATIO``, stay Euler steps."""
+    for name, value in (("s_churn", s_churn), ("s_noise", s_noise)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"heun: {name} must be a finite number >= 0, got {value}")
+    if not s_tmin <= s_tmax:  # also NaN
+        raise ValueError(f"heun: need s_tmin <= s_tmax, got {s_tmin}, {s_tmax}")
     n = len(sigmas) - 1
     for i in range(n):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
@@ -140,6 +145,10 @@ def pc(D, x, sigmas, generator=None, callback=None, snr: float = 0.1, n_correcto
     current batch, which couples the samples and, per sample, biases the stationary law (measured: +30% variance
     in 8-D); this one keeps every sample an independent chain whose bias is at most snr^2 in relative variance.
     """
+    if not 0 < snr < 1:  # a step of 2 (snr sigma)^2 with snr >= 1 overshoots the noise level it corrects at
+        raise ValueError(f"pc: snr must lie in (0, 1), got {snr}")
+    if isinstance(n_corrector, bool) or int(n_corrector) != n_corrector or n_corrector < 0:
+        raise ValueError(f"pc: n_corrector must be a whole number >= 0, got {n_corrector!r}")
     n = len(sigmas) - 1
     for i in range(n):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])

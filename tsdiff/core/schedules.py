@@ -9,6 +9,7 @@ interpolated linearly between steps), so samplers can evaluate a model trained o
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -223,6 +224,6 @@ def get_schedule(name: str, n_steps: int = 1000, log_snr_shift: float = 0.0, **o
     key = "karras" if name == "edm" else name
     if key not in SCHEDULES:
         raise ValueError(f"get_schedule: unknown schedule {name!r}; expected one of {sorted(SCHEDULES)} or 'edm'")
-    if not isinstance(n_steps, int) or n_steps < 1:
+    if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
         raise ValueError(f"get_schedule: n_steps must be a positive int, got {n_steps!r}")
-    return shift_log_snr(SCHEDULES[key](n_steps, **options), float(log_snr_shift))
+    return shift_log_snr(SCHEDULES[key](int(n_steps), **options), float(log_snr_shift))

@@ -59,6 +59,21 @@ class CSDIConfig:
     n_classes: int = 0  # > 0: class-conditional (Condition.labels), with a null class for classifier-free guidance
     interpolated_input: bool = False  # a third input channel: the observations linearly interpolated along time
 
+    def __post_init__(self):
+        sizes = ("n_features", "channels", "layers", "heads", "ff_dim", "feature_embedding_dim", "n_steps")
+        small = {name: getattr(self, name) for name in sizes if getattr(self, name) < 1}
+        if small:
+            raise ValueError(f"CSDIConfig: {small} must be >= 1")
+        if self.channels % self.heads:
+            raise ValueError(f"CSDIConfig: channels {self.channels} is not a multiple of heads {self.heads}")
+        for name in ("diffusion_embedding_dim", "time_embedding_dim"):  # sin and cos halves
+            if getattr(self, name) < 4 or getattr(self, name) % 2:
+                raise ValueError(f"CSDIConfig: {name} must be an even number >= 4, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"CSDIConfig: dropout must be in [0, 1), got {self.dropout}")
+        if self.n_classes < 0:
+            raise ValueError(f"CSDIConfig: n_classes must be >= 0, got {self.n_classes}")
+
 
 PRESETS = {
     # the reference configuration (config/base.yaml): about 0.41 M parameters at K = 35

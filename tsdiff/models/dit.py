@@ -53,8 +53,16 @@ class DiTConfig:
     parameterization: str = "v"
 
     def __post_init__(self):
+        if self.heads < 1 or self.width < 4 or self.width % 4:  # the 2-D sin-cos position embedding needs 4 | width
+            raise ValueError(
+                f"DiTConfig: need heads >= 1 and a width that is a multiple of 4, got {self.heads}, {self.width}"
+            )
         if self.width % self.heads:
             raise ValueError(f"DiTConfig: width {self.width} is not a multiple of heads {self.heads}")
+        if self.out_channels is not None and self.out_channels < 1:
+            raise ValueError(f"DiTConfig: out_channels must be >= 1 (None: in_channels), got {self.out_channels}")
+        if min(self.n_classes, self.n_scalars, self.cond_channels) < 0:
+            raise ValueError(f"DiTConfig: n_classes, n_scalars and cond_channels must be >= 0, got {self}")
         if min(self.in_channels, self.patch, self.depth) < 1:
             raise ValueError(f"DiTConfig: in_channels, patch and depth must be >= 1, got {self}")
         if not 0.0 <= self.dropout < 1.0:
