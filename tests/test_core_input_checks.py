@@ -112,3 +112,17 @@ def test_devices_and_training_data_are_checked():
     mlp = MLPDenoiser(MLPConfig(dim=3))
     with pytest.raises(TypeError, match="not an array"):
         train(mlp, np.random.default_rng(0).normal(size=(8, 3)).astype("f4"), lambda *a: None, TrainConfig(max_steps=1))
+
+
+def test_labels_of_another_shape_or_type_are_named():
+    mlp = MLPDenoiser(MLPConfig(dim=2, n_classes=3))
+    x, t = torch.randn(4, 2), torch.full((4,), 10.0)
+    for labels, message in [
+        (torch.zeros(4, 1, dtype=torch.long), r"integers of shape \(4,\), got torch.int64 \[4, 1\]"),
+        (torch.full((4,), 1.7), "integers of shape"),
+        (torch.full((4,), -5), "must lie in 0..2"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            mlp(x, t, Condition(labels=labels))
+    null = mlp(x, t, Condition(labels=torch.full((4,), -1)))  # NULL_LABEL: the unconditional row
+    assert null.shape == (4, 2) and torch.isfinite(null).all()

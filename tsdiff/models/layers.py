@@ -38,6 +38,10 @@ def label_rows(labels: torch.Tensor | None, n_classes: int, n: int, device, who:
     classifier-free guidance; no labels or NULL_LABEL -> the null row. Labels out of range are an error."""
     if labels is None:
         return torch.full((n,), n_classes, dtype=torch.long, device=device)
+    if labels.shape != (n,) or labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ValueError(
+            f"{who}: class labels must be integers of shape ({n},), got {labels.dtype} {list(labels.shape)}"
+        )
     labels = labels.long()
     bad = (labels < NULL_LABEL) | (labels >= n_classes)
     if bad.any():

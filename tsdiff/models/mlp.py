@@ -9,7 +9,7 @@ from torch import nn
 
 from ..core.conditioning import Condition
 from ..core.parameterization import check_parameterization
-from .layers import TimestepEmbedder
+from .layers import TimestepEmbedder, label_rows
 
 
 @dataclass
@@ -52,8 +52,8 @@ class MLPDenoiser(nn.Module):
             raise ValueError(f"MLPDenoiser: x_t must be (N, {self.config.dim}), got {tuple(x_t.shape)}")
         c = self.time(t)  # (N, hidden)
         if self.label is not None and condition is not None and condition.labels is not None:
-            labels = torch.where(condition.labels < 0, self.config.n_classes, condition.labels)  # null -> last row
-            c = c + self.label(labels)
+            rows = label_rows(condition.labels, self.config.n_classes, x_t.shape[0], x_t.device, "MLPDenoiser")
+            c = c + self.label(rows)  # NULL_LABEL -> the last row, for classifier-free guidance
         h = self.inp(x_t.float()) + c
         for block in self.blocks:
             h = h + block(h + c)
