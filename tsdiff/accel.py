@@ -14,6 +14,8 @@ import warnings
 
 import torch
 
+from .checks import whole_number
+
 __all__ = [
     "use_tf32",
     "autocast",
@@ -96,9 +98,7 @@ def rows_per_call(device: torch.device | str, max_rows: int | None = None) -> in
     a CPU, where activations that stay in cache matter more than batching (the reference CSDI on 2 cores: 21 ms
     per sample and call at 8 rows, 42 ms at 100, measured with benchmarks/perf.py's shapes)."""
     if max_rows is not None:
-        if isinstance(max_rows, bool) or int(max_rows) != max_rows or max_rows < 1:
-            raise ValueError(f"max_rows must be a whole number >= 1, got {max_rows!r}")
-        return int(max_rows)
+        return whole_number(max_rows, "max_rows", 1)
     return 1024 if torch.device(device).type == "cuda" else 8
 
 

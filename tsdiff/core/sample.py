@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
+from ..checks import whole_number
 from .conditioning import Condition
 from .denoiser import as_x0_fn
 from .random import randn
@@ -60,11 +60,10 @@ def sample(
     if sampler not in SAMPLERS:
         raise ValueError(f"sample: unknown sampler {sampler!r}; expected one of {sorted(SAMPLERS)}")
     shape = tuple(shape)
-    n_per_item = 1 if n_samples is None else _whole(n_samples, "n_samples")
+    n_per_item = 1 if n_samples is None else whole_number(n_samples, "sample: n_samples")
     if n_per_item < 1:
         raise ValueError(f"sample: n_samples must be >= 1, got {n_samples}")
-    if _whole(resample, "resample") < 0:
-        raise ValueError(f"sample: resample must be >= 0, got {resample}")
+    whole_number(resample, "sample: resample", 0)
     if x0_range is not None:
         if len(x0_range) != 2:
             raise ValueError(f"sample: x0_range must be (low, high), got {len(x0_range)} values")
@@ -99,7 +98,7 @@ def sample(
     dtype = dtype or torch.float32
     flat_shape = (shape[0] * n_per_item, *shape[1:])
 
-    steps = default_steps(sampler, schedule) if steps is None else _whole(steps, "steps")
+    steps = default_steps(sampler, schedule) if steps is None else whole_number(steps, "sample: steps")
     sigmas = schedule.sampling_sigmas(steps, spacing, rho)
     D = as_x0_fn(denoiser, schedule, condition, conditioning, parameterization, x0_range)
 
@@ -119,18 +118,6 @@ def sample(
     if condition is not None and condition.obs_mask is not None:
         x = torch.where(condition.obs_mask, condition.observed.to(x.dtype), x)
     return x if n_samples is None else x.reshape(shape[0], n_per_item, *shape[1:])
-
-
-def _whole(value, name: str) -> int:
-    """A count given as a whole number (an int, or a float with no fraction), else a named error."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value != int(value)
-    ):
-        raise ValueError(f"sample: {name} must be a whole number, got {value!r}")
-    return int(value)
 
 
 def _resampled(run, D, x, sigmas, resample, generator, callback, options):

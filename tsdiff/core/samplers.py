@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from ..checks import whole_number
 from .random import randn
 
 __all__ = ["ddim", "ddpm", "dpmpp_2m", "euler_maruyama", "heun", "pc", "SAMPLERS", "NFE_PER_STEP"]
@@ -147,8 +148,7 @@ def pc(D, x, sigmas, generator=None, callback=None, snr: float = 0.1, n_correcto
     """
     if not 0 < snr < 1:  # a step of 2 (snr sigma)^2 with snr >= 1 overshoots the noise level it corrects at
         raise ValueError(f"pc: snr must lie in (0, 1), got {snr}")
-    if isinstance(n_corrector, bool) or int(n_corrector) != n_corrector or n_corrector < 0:
-        raise ValueError(f"pc: n_corrector must be a whole number >= 0, got {n_corrector!r}")
+    whole_number(n_corrector, "pc: n_corrector", 0)
     n = len(sigmas) - 1
     for i in range(n):
         sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..checks import whole_number
+
 __all__ = ["Windows", "to_windows", "column_labels", "frame_values", "sliding_windows", "windows_of", "regular_freq"]
 
 
@@ -163,9 +165,7 @@ def to_windows(x, seq_len: int | None = None) -> Windows:
 def _series_windows(series: np.ndarray, seq_len: int | None, columns: list, wrap) -> Windows:
     if seq_len is None:
         raise ValueError("seq_len is needed to cut a (T, K) series or a DataFrame into windows")
-    if isinstance(seq_len, bool) or int(seq_len) != seq_len or seq_len < 1:
-        raise ValueError(f"seq_len must be a whole number of steps >= 1, got {seq_len!r}")
-    windows, t = _windowed(series, int(seq_len))
+    windows, t = _windowed(series, whole_number(seq_len, "seq_len", 1, unit=" of steps"))
     return Windows(
         windows,
         columns,

@@ -35,6 +35,8 @@ import torch.nn.functional as F
 from scipy import linalg, stats
 from torch import nn
 
+from ..checks import whole_number
+
 __all__ = [
     "discriminative_score",
     "discriminative_scores",
@@ -113,8 +115,10 @@ class _GRUHeads(nn.Module):
 
 def _training(iterations, batch_size) -> None:
     for name, value in (("iterations", iterations), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}: an untrained model scores nothing")
+        try:
+            whole_number(value, name, 1)
+        except ValueError as err:
+            raise ValueError(f"{err}: an untrained model scores nothing") from None
 
 
 def _pairs(pairs, seeds) -> tuple[list, list[torch.Generator]]:

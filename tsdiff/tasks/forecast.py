@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from ..accel import autocast, compile_model
 from ..checkpoint import CheckpointError, check_shapes, load_checkpoint, load_model, restore_params, save_checkpoint
+from ..checks import whole_number
 from ..core import Condition, Schedule, denoising_loss, get_schedule, masked_mse, sample
 from ..core.random import randn
 from ..data.frames import Frames, grid_statistics, read_frames
@@ -407,9 +408,7 @@ class EnsembleForecaster:
         problem = spec.mismatch(self.spec_)
         if problem:
             raise ValueError(f"predict data: {problem}")
-        if isinstance(members, bool) or int(members) != members or members < 1:
-            raise ValueError(f"members must be a whole number >= 1, got {members!r}")
-        members = int(members)
+        members = whole_number(members, "members", 1)
         if not self.probabilistic:
             members = 1
         leads = parse_lead_times(lead_times if lead_times is not None else [self.step_], self.step_)

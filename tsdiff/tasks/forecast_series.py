@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..checks import whole_number
 from ..data.adapters import check_index, regular_freq
 from .impute import DiffusionImputer
 
@@ -38,8 +39,7 @@ def fit_forecaster(df: pd.DataFrame, horizon: int, seq_len: int | None = None, *
 
 
 def _check_horizon(horizon) -> None:
-    if isinstance(horizon, (bool, np.bool_)) or not isinstance(horizon, (int, np.integer)):
-        raise TypeError(f"horizon must be a whole number of steps, got {horizon!r}")
+    whole_number(horizon, "horizon", unit=" of steps", error=TypeError)
 
 
 def _check_names(df) -> None:
