@@ -50,6 +50,7 @@ N_SCALARS = 4  # sin/cos of hour of day and of day of year of the valid time
 VALIDATION_Z = (-1.5, -0.75, 0.0, 0.75, 1.5)  # validation noise levels: exp(p_mean + p_std * z)
 VALIDATE_EVERY_EPOCHS = 2
 RESIDUALS = ("change", "anomaly")  # what the diffusion model draws: see EnsembleForecaster's docstring
+COND_GROUPS = 4  # conditioning channels per field channel (``_side``), before the static fields
 
 
 def parse_lead_times(lead_times, step: pd.Timedelta) -> list[pd.Timedelta]:
@@ -286,7 +287,7 @@ class EnsembleForecaster:
         c = len(spec.channels)
         config = DiTConfig(
             in_channels=c,
-            cond_channels=4 * c + self.static_.shape[0],
+            cond_channels=COND_GROUPS * c + self.static_.shape[0],
             patch=self.patch,
             width=self.width,
             depth=self.depth,
@@ -540,6 +541,6 @@ class EnsembleForecaster:
             **{name: (getattr(self, f"{name}_"), (c,)) for name in ("mean", "std", "res_std")},
             diurnal=(self.diurnal_, (24, c, *grid)),
             cell_scale=(self.cell_scale_, (c, *grid)),
-            static=(self.static_, (config.cond_channels - 4 * c, *grid)),
+            static=(self.static_, (config.cond_channels - COND_GROUPS * c, *grid)),
         )
         return self
