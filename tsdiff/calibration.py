@@ -69,10 +69,11 @@ def spread_scale(
         raise ValueError("target_mask marks entries whose true value is missing (NaN)")
     if np.isinf(truth[target_mask]).any():
         raise ValueError("target_mask marks entries whose true value is infinite")
-    if not np.isfinite(draws.transpose(1, 0, 2, 3)[:, target_mask]).all():
+    scored = draws.transpose(1, 0, 2, 3)[:, target_mask]  # (S, n): the draws at the held-out targets, gathered once
+    if not np.isfinite(scored).all():
         raise ValueError("the draws hold NaN or inf at held-out targets: a failed sampling run cannot be calibrated")
     feature = np.broadcast_to(np.arange(truth.shape[-1]), truth.shape)[target_mask]  # (n,)
-    scores = conformity_scores(draws.transpose(1, 0, 2, 3)[:, target_mask], truth[target_mask], level)
+    scores = conformity_scores(scored, truth[target_mask], level)
     pooled = _conformal_quantile(scores, level)
     scale = np.full(truth.shape[-1], pooled)
     for k in range(truth.shape[-1]):
