@@ -64,3 +64,12 @@ def test_forecast_shapes_index_and_errors():
     # a context shorter than training's: padded in front, the horizon still the window's last steps
     short = forecast(model, df.iloc[-3:], members=4)
     assert short["a"].shape == (4, 5) and np.isfinite(short["a"].values).all()
+    gap = df.copy()
+    gap.iloc[-43:, 1] = np.nan  # column b empty over the whole context (48 - 5 rows)
+    with pytest.warns(UserWarning, match=r"columns \['b'\] have no observed value in the context window"):
+        ds = forecast(model, gap, members=3)
+    assert np.isfinite(ds["b"].values).all()  # still forecast, from column a
+    assert gap["b"].isna().sum() == 43  # the caller's frame unchanged
+    for members in (0, 2.5):
+        with pytest.raises(ValueError, match=f"members must be a whole number >= 1, got {members!r}"):
+            forecast(model, df, members=members)

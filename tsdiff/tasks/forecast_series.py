@@ -8,6 +8,8 @@ continuations in one batched pass.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -90,8 +92,7 @@ def forecast(
         _check_horizon(horizon)
     if horizon is None or not 1 <= horizon < model.seq_len_:
         raise ValueError(f"horizon must be in [1, {model.seq_len_ - 1}] for this model, got {horizon}")
-    if members < 1:
-        raise ValueError(f"members must be >= 1, got {members}")
+    members = whole_number(members, "members", 1)
     if not isinstance(df, pd.DataFrame):
         raise TypeError("forecast takes a DataFrame with a time index")
     check_index(df.index, warn_uneven=False)  # sorted, no duplicates
@@ -101,6 +102,13 @@ def forecast(
     context = df.iloc[-(model.seq_len_ - horizon) :]
     if context.notna().sum().sum() == 0:
         raise ValueError("the context window before the forecast has no observed value")
+    empty = [str(c) for c, n in context.notna().sum().items() if n == 0]
+    if empty:  # legitimate (the other columns inform them), but worth knowing
+        warnings.warn(
+            f"columns {empty} have no observed value in the context window ({context.index[0]} to "
+            f"{context.index[-1]}): their forecast rests on the other columns alone",
+            stacklevel=2,
+        )
     # (L, K): a context shorter than training's is padded with missing rows in front, so the horizon stays last
     k = df.shape[1]
     pad = np.full((model.seq_len_ - horizon - len(context), k), np.nan)
