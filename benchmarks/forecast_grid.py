@@ -148,7 +148,9 @@ def markdown(table: pd.DataFrame, leads, args, n_inits: int) -> list[str]:
         f"### Gridded ensemble forecasts: {args.tag}",
         "",
         f"{n_inits} inits every {args.every} over the test week, {args.members} members; latitude-weighted scores "
-        "over cells with data. CRPS of a one-member row = its MAE. Ratio = CRPS / the best baseline's CRPS.",
+        "over cells with data. CRPS of a one-member row = its MAE. Ratio = CRPS / the best baseline's CRPS. "
+        "RMSE (mean, M=inf): the RMSE the mean of infinitely many members would have, estimated from these members "
+        "(`ensemble_mean_rmse(..., infinite_ensemble=True)`).",
         "",
     ]
     fmt = lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4g}"  # noqa: E731
@@ -156,9 +158,9 @@ def markdown(table: pd.DataFrame, leads, args, n_inits: int) -> list[str]:
         lines += [
             f"**{var}**",
             "",
-            "| method | lead | members | CRPS | ratio | RMSE (mean) | spread-skill | rank flatness | train s "
-            "| s per member per init |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| method | lead | members | CRPS | ratio | RMSE (mean) | RMSE (mean, M=inf) | spread-skill | rank flatness "
+            "| train s | s per member per init |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for lead in leads:
             sub = table[(table.variable == var) & (table.lead_time == lead)]
@@ -167,14 +169,15 @@ def markdown(table: pd.DataFrame, leads, args, n_inits: int) -> list[str]:
             for _, r in sub.iterrows():
                 lines.append(
                     f"| {r.method} | {lead.components.hours}h | {r.members} | {fmt(r.crps)} | {fmt(r.crps / best)} | "
-                    f"{fmt(r.rmse)} | {fmt(r.spread_skill)} | {fmt(r.rank_flatness)} | {r.train_s:.0f} | "
+                    f"{fmt(r.rmse)} | {fmt(r.rmse_inf)} | {fmt(r.spread_skill)} | {fmt(r.rank_flatness)} | "
+                    f"{r.train_s:.0f} | "
                     f"{r.s_per_member:.2f} |"
                 )
             key = (var, f"{lead.components.hours}h")
             if args.tag == "wfde5" and key in PAPER:
                 pers, diurnal = PAPER[key]
-                lines.append(f"| persistence (REFERENCE.md) | {key[1]} | 1 | {pers:.3f} | | | | | | |")
-                lines.append(f"| persistence + diurnal (REFERENCE.md) | {key[1]} | 1 | {diurnal:.3f} | | | | | | |")
+                lines.append(f"| persistence (REFERENCE.md) | {key[1]} | 1 | {pers:.3f} | | | | | | | |")
+                lines.append(f"| persistence + diurnal (REFERENCE.md) | {key[1]} | 1 | {diurnal:.3f} | | | | | | | |")
         lines.append("")
     return lines
 

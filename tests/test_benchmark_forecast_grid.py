@@ -30,7 +30,12 @@ def test_saved_model_is_scored_with_the_members_asked_for(tmp_path):
     assert len(ours) == 4 and (ours.members == 3).all() and (ours.train_s == 0).all()  # 2 variables x 2 leads
     assert (scores[scores.method == "deterministic DiT"].members == 1).all()
     assert ours.crps.notna().all() and (ours.crps > 0).all()
-    assert "3 members" in (tmp_path / "out" / "t_results.md").read_text()
+    assert ours.rmse_inf.notna().all() and scores[scores.method == "deterministic DiT"].rmse_inf.isna().all()
+    report = (tmp_path / "out" / "t_results.md").read_text()
+    assert "3 members" in report and "| RMSE (mean, M=inf) |" in report
+    row = next(line for line in report.splitlines() if line.startswith("| tsdiff DiT ensemble | 1h |"))
+    header = next(line for line in report.splitlines() if line.startswith("| method |"))
+    assert row.count("|") == header.count("|") == 12  # the ensemble's row fills the header's 11 columns
 
     with pytest.raises(SystemExit, match="not a probabilistic model"):
         bench.main([*common, "--model", str(deterministic), "--no-deterministic"])

@@ -88,6 +88,12 @@ def test_spread_skill_and_rank_histogram_on_a_calibrated_ensemble():
     raw = float(grid.spread_skill_ratio(fc, truth, finite_ensemble=False))
     assert ratio == pytest.approx(1.0, abs=0.03)
     assert raw == pytest.approx(np.sqrt(m / (m + 1)), abs=0.03)
+    # the mean of M members errs by an extra variance / M; the infinite-ensemble estimate takes it off
+    assert float(grid.ensemble_mean_rmse(fc, truth)) == pytest.approx(np.sqrt(1 + 1 / m), abs=0.015)
+    assert float(grid.ensemble_mean_rmse(fc, truth, infinite_ensemble=True)) == pytest.approx(1.0, abs=0.015)
+    two = fc.isel(member=[0, 1])
+    assert float(grid.ensemble_mean_rmse(two, truth)) == pytest.approx(np.sqrt(1.5), abs=0.02)
+    assert float(grid.ensemble_mean_rmse(two, truth, infinite_ensemble=True)) == pytest.approx(1.0, abs=0.02)
     hist = grid.rank_histogram(fc, truth)
     assert hist.sizes["rank"] == m + 1
     assert float(grid.rank_flatness(hist)) < 0.08
@@ -96,6 +102,23 @@ def test_spread_skill_and_rank_histogram_on_a_calibrated_ensemble():
     hist_u = grid.rank_histogram(fc.copy(data=narrow), truth)
     assert float(grid.rank_flatness(hist_u)) > 0.5
     assert hist_u.values[0] > 3 * hist_u.values[m // 2]
+
+
+def test_infinite_ensemble_rmse_matches_brute_force():
+    fc, truth = make(m=4)
+    w = grid.latitude_weights(truth["lat"]).values[None, :, None]
+    per_cell = (fc.values.mean(0) - truth.values) ** 2 - fc.values.var(0, ddof=1) / 4
+    for j in range(truth.shape[1]):
+        valid = np.isfinite(truth.values[:, j])
+        ww = np.broadcast_to(w, valid.shape)
+        expected = np.sqrt(max(0.0, (per_cell[:, j] * ww)[valid].sum() / ww[valid].sum()))
+        got = grid.ensemble_mean_rmse(fc, truth, infinite_ensemble=True).isel(lead_time=j)
+        assert float(got) == pytest.approx(expected, rel=1e-10)
+    table = grid.score_table(fc.to_dataset(name="x"), truth.to_dataset(name="x"))
+    assert (table.rmse_inf < table.rmse).all()
+    with pytest.raises(ValueError, match="needs at least two members"):
+        grid.ensemble_mean_rmse(fc.isel(member=[0]), truth, infinite_ensemble=True)
+    assert grid.score_table(fc.isel(member=[0]).to_dataset(name="x"), truth.to_dataset(name="x")).rmse_inf.isna().all()
 
 
 def test_spread_matches_brute_force():

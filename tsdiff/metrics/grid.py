@@ -7,7 +7,8 @@ ensemble in ``member_dim`` (WeatherBench 2's ``number`` / ``realization`` are ac
 
     crps                  E|X - y| - 0.5 E|X - X'|, fair spread term 1 / (M (M - 1)) (Ferro 2014; WB2, GenCast);
                           with one member (a deterministic forecast) it is the latitude-weighted MAE
-    ensemble_mean_rmse    sqrt of the weighted mean squared error of the ensemble mean
+    ensemble_mean_rmse    sqrt of the weighted mean squared error of the ensemble mean; with ``infinite_ensemble``
+                          the unbiased estimate for the mean of infinitely many members (Leutbecher 2019)
     spread                sqrt of the weighted mean ensemble variance (ddof = 1)
     spread_skill_ratio    spread / ensemble_mean_rmse, optionally x sqrt((M + 1) / M) (Fortin et al. 2014; GenCast)
     rank_histogram        counts of the truth's rank among the members (ties broken at random)
@@ -129,10 +130,22 @@ def crps(forecast, truth, member_dim: str = "member", dims=None, fair: bool = Tr
     return weighted_mean(_nan_where_missing(score, truth_b), dims)
 
 
-def ensemble_mean_rmse(forecast, truth, member_dim: str = "member", dims=None):
-    """sqrt(weighted mean of (ensemble mean - truth)^2) over ``dims``."""
+def ensemble_mean_rmse(forecast, truth, member_dim: str = "member", dims=None, infinite_ensemble: bool = False):
+    """sqrt(weighted mean of (ensemble mean - truth)^2) over ``dims``.
+
+    ``infinite_ensemble``: the RMSE the mean of infinitely many members would have, estimated without bias from M of
+    them: the mean of M independent draws errs by an extra variance / M, so each cell's squared error less its
+    ensemble variance (ddof = 1) / M is averaged, and the root taken of the average (0 if it is negative, which only
+    sampling noise can make it) (Leutbecher 2019, "Ensemble size: how suboptimal is less than infinity?", QJRMS).
+    It says how much of an ensemble mean's error is its finite size."""
     forecast, truth = _check(forecast, truth, member_dim)
-    return np.sqrt(weighted_mean((forecast.mean(member_dim) - truth) ** 2, dims))
+    squared = (forecast.mean(member_dim) - truth) ** 2
+    if infinite_ensemble:
+        m = forecast.sizes[member_dim]
+        if m < 2:
+            raise ValueError("the infinite-ensemble estimate needs at least two members")
+        squared = squared - forecast.var(member_dim, ddof=1) / m
+    return np.sqrt(weighted_mean(squared, dims).clip(min=0))
 
 
 def spread(forecast, truth, member_dim: str = "member", dims=None):
@@ -206,12 +219,14 @@ def energy_score(forecast, truth, member_dim: str = "member", dims=None):
 
 def score_table(forecast, truth, member_dim: str = "member", method: str = ""):
     """Every score per variable and lead time as a pandas DataFrame (one row each): CRPS (fair), ensemble-mean
-    RMSE, spread-skill ratio (with the finite-ensemble factor) and rank-histogram flatness (ensembles only)."""
+    RMSE, and for ensembles the mean's RMSE with infinitely many members (``rmse_inf``), the spread-skill ratio (with
+    the finite-ensemble factor) and rank-histogram flatness."""
     import pandas as pd
 
     m = forecast.sizes[member_dim]
     crps_ = crps(forecast, truth, member_dim)
     rmse_ = ensemble_mean_rmse(forecast, truth, member_dim)
+    rmse_inf = ensemble_mean_rmse(forecast, truth, member_dim, infinite_ensemble=True) if m > 1 else None
     ssr = spread_skill_ratio(forecast, truth, member_dim) if m > 1 else None
     flat = rank_flatness(rank_histogram(forecast, truth, member_dim)) if m > 1 else None
     rows = []
@@ -226,6 +241,7 @@ def score_table(forecast, truth, member_dim: str = "member", method: str = ""):
                     "members": m,
                     "crps": crps_[var].sel(pick).item(),
                     "rmse": rmse_[var].sel(pick).item(),
+                    "rmse_inf": None if rmse_inf is None else rmse_inf[var].sel(pick).item(),
                     "spread_skill": None if ssr is None else ssr[var].sel(pick).item(),
                     "rank_flatness": None if flat is None else flat[var].sel(pick).item(),
                 }
