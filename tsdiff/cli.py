@@ -99,8 +99,6 @@ def _forecast(args) -> int:
     from .tasks.forecast_series import fit_forecaster, forecast
     from .tasks.impute import DiffusionImputer
 
-    if args.samples is not None:
-        raise ValueError("--samples does not apply to forecast: the ensemble has --members draws")
     out = Path(args.out)
     if out.suffix.lower() not in (".nc", ".csv"):  # said before training, not after
         raise ValueError(f"{out}: write forecasts to .nc (NetCDF) or .csv")
@@ -574,8 +572,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_sampling_options(p):
-    p.add_argument("--samples", type=_positive_int, help="draws per gap (default 20)")
+def _add_sampling_options(p, samples: bool = True):
+    """Sampling and training flags; ``samples=False`` where the draws are counted otherwise (forecast: --members)."""
+    if samples:
+        p.add_argument("--samples", type=_positive_int, help="draws per gap (default 20)")
     p.add_argument("--sampler", choices=["ddpm", "ddim", "dpmpp_2m", "euler_maruyama", "heun", "pc"])
     p.add_argument("--steps", type=_positive_int, help="sampler steps (default 10)")
     p.add_argument("--epochs", type=float, help="training epochs (default 120)")
@@ -644,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
     fc.add_argument("--out", required=True, help=".nc (members + quantiles) or .csv (+ _quantiles.csv)")
     fc.add_argument("--model", help="trained forecaster to reuse; if the file does not exist, train and save there")
     _add_columns_option(fc, "model and forecast (default: all)")
-    _add_sampling_options(fc)
+    _add_sampling_options(fc, samples=False)  # the ensemble's draws are its --members
     fc.set_defaults(run=_forecast)
 
     grid = sub.add_parser("forecast-grid", help="ensemble forecasts of gridded fields (NetCDF / zarr) with a DiT")
