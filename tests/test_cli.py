@@ -274,7 +274,7 @@ def test_a_model_of_the_other_series_task_is_refused(tmp_path, capsys):
     assert main(["forecast", *common, "--horizon", "3", "--model", str(tmp_path / "imputer.pt")]) == 1
     assert "trained to impute gaps" in capsys.readouterr().err
     assert main(["forecast", *common, "--horizon", "5", "--model", str(tmp_path / "forecaster.pt")]) == 1
-    assert "--horizon 5 is longer than the 3 steps" in capsys.readouterr().err
+    assert "horizon 5 is longer than the 3 steps the model was trained for" in capsys.readouterr().err
     assert main(["impute", *common, "--model", str(tmp_path / "forecaster.pt")]) == 1
     assert "is a forecaster" in capsys.readouterr().err
     assert main(["impute", *common, "--model", str(tmp_path / "imputer.pt"), "--epochs", "3"]) == 1

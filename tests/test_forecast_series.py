@@ -39,6 +39,9 @@ def test_forecast_shapes_index_and_errors():
         forecast(model, rows.iloc[[0, 1, 2, 7, 8]])
     with pytest.raises(ValueError, match="horizon"):
         forecast(model, df, horizon=model.seq_len_)
+    with pytest.raises(ValueError, match="horizon 6 is longer than the 5 steps the model was trained for"):
+        forecast(model, df, horizon=6)
+    assert forecast(model, df, horizon=3, members=2)["a"].shape == (2, 3)  # a shorter horizon: fewer steps
     with pytest.raises(ValueError, match=r"horizon must be in \[1, 47\] for this model, got 0"):
         forecast(model, df, horizon=0)  # not the model's horizon in its place
     with pytest.raises(ValueError, match="shorter than the window"):

@@ -113,10 +113,6 @@ def _forecast(args) -> int:
                 f"--model {args.model} was trained to impute gaps (mask_strategy {model.mask_strategy!r}), not to "
                 "forecast: train one with `tsdiff forecast --model NEW.pt`"
             )
-        if args.horizon > model.horizon:
-            raise ValueError(
-                f"--horizon {args.horizon} is longer than the {model.horizon} steps --model was trained for"
-            )
     else:
         # the forecaster keeps the two-channel model: the interpolated input was measured for imputation only
         skip = ("seq_len", "n_samples", "model_options")

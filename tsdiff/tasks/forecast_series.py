@@ -92,6 +92,8 @@ def forecast(
         _check_horizon(horizon)
     if horizon is None or not 1 <= horizon < model.seq_len_:
         raise ValueError(f"horizon must be in [1, {model.seq_len_ - 1}] for this model, got {horizon}")
+    if model.horizon is not None and horizon > model.horizon:  # it never learnt to fill a longer end block
+        raise ValueError(f"horizon {horizon} is longer than the {model.horizon} steps the model was trained for")
     members = whole_number(members, "members", 1)
     if not isinstance(df, pd.DataFrame):
         raise TypeError("forecast takes a DataFrame with a time index")
