@@ -158,8 +158,8 @@ def markdown(table: pd.DataFrame, leads, args, n_inits: int) -> list[str]:
         lines += [
             f"**{var}**",
             "",
-            "| method | lead | members | CRPS | ratio | RMSE (mean) | RMSE (mean, M=inf) | spread-skill | rank flatness "
-            "| train s | s per member per init |",
+            "| method | lead | members | CRPS | ratio | RMSE (mean) | RMSE (mean, M=inf) | spread-skill "
+            "| rank flatness | train s | s per member per init |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for lead in leads:
