@@ -21,6 +21,9 @@ IMPUTE_DEFAULTS = dict(
     sample_steps=10,
     model_options={"interpolated_input": True},  # linear interpolation as an input channel: faster to train
 )
+# `tsdiff forecast`: the same recipe with fit_forecaster's window (max(48, 4 horizon)) and the two-channel model
+# (the interpolated input was measured for imputation only); the ensemble's draws are its members
+FORECAST_DEFAULTS = {k: v for k, v in IMPUTE_DEFAULTS.items() if k not in ("seq_len", "n_samples", "model_options")}
 
 
 def _impute_table(df, args):
@@ -114,10 +117,7 @@ def _forecast(args) -> int:
                 "forecast: train one with `tsdiff forecast --model NEW.pt`"
             )
     else:
-        # the forecaster keeps the two-channel model: the interpolated input was measured for imputation only
-        skip = ("seq_len", "n_samples", "model_options")
-        params = {k: v for k, v in IMPUTE_DEFAULTS.items() if k not in skip}
-        params.update(overrides, seed=args.seed)
+        params = {**FORECAST_DEFAULTS, **overrides, "seed": args.seed}
         if args.epochs is not None:
             params["epochs"] = args.epochs
         model = fit_forecaster(df, args.horizon, **params)

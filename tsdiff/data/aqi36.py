@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..io import read_csv
 
-__all__ = ["AQI36", "load_aqi36", "TRAIN_MONTHS", "TEST_MONTHS", "HISTMASK_MONTHS"]
+__all__ = ["AQI36", "load_aqi36", "load_aqi36_table", "TRAIN_MONTHS", "TEST_MONTHS", "HISTMASK_MONTHS"]
 
 TRAIN_MONTHS = (1, 2, 4, 5, 7, 8, 10, 11)
 TEST_MONTHS = (3, 6, 9, 12)
@@ -75,11 +75,23 @@ def _test_windows(values: np.ndarray, length: int) -> tuple[np.ndarray, list[int
     return np.stack(windows), cuts
 
 
+def _path(root: str | Path, name: str) -> Path:
+    path = Path(root) / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (data_scripts/aqi36.py downloads it)")
+    return path
+
+
+def load_aqi36_table(root: str | Path) -> pd.DataFrame:
+    """The whole year as one table (hourly DatetimeIndex x 36 stations, NaN = no reading): ``pm25_ground.txt``, for
+    uses outside CSDI's imputation protocol (forecasting, say)."""
+    return _read(_path(root, "pm25_ground.txt"))
+
+
 def load_aqi36(root: str | Path, valid_month: int = 1) -> AQI36:
     root = Path(root)
     for name in ("pm25_ground.txt", "pm25_missing.txt"):
-        if not (root / name).is_file():
-            raise FileNotFoundError(f"{root / name} not found (data_scripts/aqi36.py downloads it)")
+        _path(root, name)
     if valid_month not in TRAIN_MONTHS:
         raise ValueError(f"valid_month must be one of {TRAIN_MONTHS}, got {valid_month!r}")
     ground, missing = _read(root / "pm25_ground.txt"), _read(root / "pm25_missing.txt")

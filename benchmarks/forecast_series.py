@@ -1,0 +1,177 @@
+"""Probabilistic forecasts of series: `tsdiff forecast`'s model against simple baselines, scored by CRPS.
+
+Train on the first part of a series (``--train-fraction``), then forecast ``--horizon`` steps from origins every
+``--every`` steps over the rest, each from the observed history before it (gaps included), and score every origin's
+ensemble where the truth is known: the simulator's true values (`--dataset sensors`, the embedded default of
+`tsdiff demo`) or the observed readings (`--dataset aqi36`, Beijing PM2.5 at 36 stations, ../shared/data/aqi36).
+
+Baselines (each from the same history):
+    persistence          the last observed value of each column (one member: its CRPS is its MAE)
+    seasonal naive       the value one period (a day) before each target step, last observed
+    seasonal ensemble    the values at the same time of day over the last ``--days`` days (one member a day)
+    persistence + noise  the last value plus ``members`` changes over the same lead drawn from the training part
+                         (the series counterpart of the gridded benchmark's calibrated noise ensemble)
+
+    python benchmarks/forecast_series.py                   # simulated sensors, 24-hour horizon
+    python benchmarks/forecast_series.py --dataset aqi36   # AQI-36: train May-February, forecast March-April
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tsdiff.cli import FORECAST_DEFAULTS
+from tsdiff.data.aqi36 import load_aqi36_table
+from tsdiff.data.simulate import sensor_network
+from tsdiff.metrics.probabilistic import crps_ensemble, interval_coverage
+from tsdiff.tasks.forecast_series import fit_forecaster, forecast
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def load(dataset: str, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(observed, truth): the table a user has (NaN = missing) and the values it is scored on."""
+    if dataset == "sensors":
+        truth, observed = sensor_network(seed=0)
+        return observed, truth
+    observed = load_aqi36_table(root / "aqi36").asfreq("h")  # the file skips an hour: a gap, not a shorter step
+    return observed, observed
+
+
+def last_values(history: pd.DataFrame, fallback: pd.Series) -> np.ndarray:
+    """(K,) the last observed value of each column; ``fallback`` (the training mean) for a column never observed."""
+    return history.ffill().iloc[-1].fillna(fallback).to_numpy(np.float64)
+
+
+def baselines(history: pd.DataFrame, train: pd.DataFrame, horizon: int, period: int, days: int, members: int, rng):
+    """{name: (members, horizon, K) draws} of each baseline from ``history`` (rows before the origin)."""
+    k = history.shape[1]
+    filled = history.ffill().fillna(train.mean()).to_numpy(np.float64)  # (T, K)
+    last = filled[-1]
+    steps = np.arange(1, horizon + 1)
+    seasonal = filled[len(filled) - period + (steps - 1) % period]  # (H, K): the same time a period before
+    back = [len(filled) - d * period + (steps - 1) % period for d in range(1, days + 1)]  # same time, earlier days
+    seasonal_ens = np.stack([filled[b] for b in back if b.min() >= 0])  # (D, H, K)
+    # persistence + noise: changes over each lead, drawn from the training part's rows (the same rows for all K)
+    values = train.to_numpy(np.float64)
+    starts = rng.integers(0, len(values) - horizon, size=members)
+    changes = values[starts[:, None] + steps] - values[starts][:, None]  # (M, H, K), NaN where a reading is missing
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a lead with no finite change: its median is NaN, then 0
+        typical = np.nan_to_num(np.nanmedian(changes, axis=0))
+    changes = np.where(np.isnan(changes), typical, changes)
+    return {
+        "persistence": np.broadcast_to(last, (1, horizon, k)),
+        "seasonal naive": seasonal[None],
+        f"seasonal ensemble ({len(seasonal_ens)} days)": seasonal_ens,
+        f"persistence + noise ({members})": last + changes,
+    }
+
+
+def score(draws: np.ndarray, truth: np.ndarray) -> dict:
+    """CRPS (fair), MAE of the median and 90% coverage of (M, H, K) draws on (H, K) truth, where it is known."""
+    samples, target = torch.tensor(draws, dtype=torch.float64), torch.tensor(truth, dtype=torch.float64)
+    mask = torch.isfinite(target)
+    target = torch.nan_to_num(target)
+    median = samples.quantile(0.5, dim=0)
+    return {
+        "crps_sum": float(crps_ensemble(samples, target)[mask].sum()),
+        "abs_sum": float((median - target).abs()[mask].sum()),
+        "covered": interval_coverage(samples, target, mask) * int(mask.sum()) if len(samples) > 1 else np.nan,
+        "n": int(mask.sum()),
+    }
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=["sensors", "aqi36"], default="sensors")
+    p.add_argument("--data", type=Path, default=DATA, help="the folder holding aqi36/")
+    p.add_argument("--horizon", type=int, default=24)
+    p.add_argument("--every", type=int, default=24, help="steps between forecast origins")
+    p.add_argument("--train-fraction", type=float, default=0.8)
+    p.add_argument("--members", type=int, default=50)
+    p.add_argument("--days", type=int, default=28, help="days of the seasonal ensemble")
+    p.add_argument("--epochs", type=float, default=None, help="training epochs (default: tsdiff forecast's)")
+    p.add_argument("--options", default="{}", help="JSON of further fit_forecaster options")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = p.parse_args(argv)
+
+    observed, truth = load(args.dataset, args.data)
+    split = int(len(observed) * args.train_fraction)
+    train = observed.iloc[:split]
+    origins = list(range(split, len(observed) - args.horizon + 1, args.every))
+    print(f"{args.dataset}: {observed.shape}, train {train.index[0]} .. {train.index[-1]}, {len(origins)} origins")
+
+    params = {**FORECAST_DEFAULTS, "seed": args.seed, **json.loads(args.options)}
+    if args.epochs is not None:
+        params["epochs"] = args.epochs
+    start = time.perf_counter()
+    model = fit_forecaster(train, args.horizon, **params)
+    train_s = time.perf_counter() - start
+    model.set_params(progress=False)  # one sampling bar per origin would flood the log
+
+    rng = np.random.default_rng(args.seed)
+    totals: dict[str, dict] = {}
+    forecast_s = 0.0
+    for origin in origins:
+        history, target = observed.iloc[:origin], truth.iloc[origin : origin + args.horizon].to_numpy(np.float64)
+        start = time.perf_counter()
+        ens = forecast(model, history, members=args.members)
+        forecast_s += time.perf_counter() - start
+        draws = {"tsdiff": np.stack([ens[str(c)].values for c in observed.columns], axis=-1)}  # (M, H, K)
+        draws |= baselines(history, train, args.horizon, 24, args.days, args.members, rng)
+        for name, d in draws.items():
+            got = score(d, target)
+            totals.setdefault(name, dict.fromkeys(got, 0))
+            for key, value in got.items():
+                totals[name][key] += value
+
+    rows = [
+        {
+            "method": name,
+            "members": len(draws[name]),
+            "crps": t["crps_sum"] / t["n"],
+            "mae": t["abs_sum"] / t["n"],
+            "coverage": t["covered"] / t["n"],
+        }
+        for name, t in totals.items()
+    ]
+    table = pd.DataFrame(rows)
+    best = table[table.method != "tsdiff"].crps.min()
+    lines = [
+        f"### Series forecasts: {args.dataset}",
+        "",
+        f"`{' '.join(['python benchmarks/forecast_series.py', *(sys.argv[1:] if argv is None else argv)])}`",
+        "",
+        f"{observed.shape[1]} columns; trained on {train.index[0]} .. {train.index[-1]} ({split} rows; "
+        f"{train_s:.0f} s); {len(origins)} origins every {args.every} steps, horizon {args.horizon}; "
+        f"{totals['tsdiff']['n']} scored values; forecasting {forecast_s / len(origins):.2f} s per origin "
+        f"({args.members} members). CRPS fair; MAE of the ensemble median; coverage of the 5-95% interval.",
+        "",
+        "| method | members | CRPS | CRPS / best baseline | MAE (median) | 90% coverage |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cover = "" if np.isnan(r["coverage"]) else f"{r['coverage']:.2f}"
+        lines.append(
+            f"| {r['method']} | {r['members']} | {r['crps']:.4g} | {r['crps'] / best:.3f} | {r['mae']:.4g} | {cover} |"
+        )
+    text = "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"forecast_series_{args.dataset}.md").write_text(text)
+    print(text)
+    return table
+
+
+if __name__ == "__main__":
+    main()

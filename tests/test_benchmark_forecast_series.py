@@ -1,0 +1,48 @@
+"""benchmarks/forecast_series.py: its baselines on series they forecast exactly, and a tiny run end to end."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import forecast_series as bench  # noqa: E402
+
+
+def periodic(days=40, k=2):
+    index = pd.date_range("2024-01-01", periods=24 * days, freq="h")
+    t = np.arange(len(index))[:, None]
+    return pd.DataFrame(np.sin(2 * np.pi * t / 24) * [1.0, 3.0][:k] + [0.0, 5.0][:k], index=index)
+
+
+def test_baselines_are_exact_where_they_should_be():
+    df = periodic()
+    history, train = df.iloc[: 24 * 35], df.iloc[: 24 * 30]
+    future = df.iloc[24 * 35 : 24 * 35 + 30].to_numpy()  # a horizon longer than a day repeats the last day
+    draws = bench.baselines(history, train, 30, 24, 7, 16, np.random.default_rng(0))
+    assert draws["seasonal naive"].shape == (1, 30, 2)
+    np.testing.assert_allclose(draws["seasonal naive"][0], future, atol=1e-12)
+    assert draws["seasonal ensemble (7 days)"].shape == (7, 30, 2)
+    np.testing.assert_allclose(bench.score(draws["seasonal ensemble (7 days)"], future)["crps_sum"], 0, atol=1e-9)
+    # persistence repeats the last value; persistence + noise adds changes seen in training, here exact ones
+    np.testing.assert_allclose(draws["persistence"][0], np.broadcast_to(history.iloc[-1], (30, 2)))
+    noise = draws["persistence + noise (16)"]
+    assert noise.shape == (16, 30, 2) and np.isfinite(noise).all()
+    assert np.abs(noise - history.iloc[-1].to_numpy()).max() <= 2 * 3.0 + 1e-9  # a change of a sine of amplitude 3
+
+
+def test_score_skips_unknown_truth_and_counts_coverage():
+    draws = np.stack([np.full((2, 1), v) for v in (0.0, 1.0, 2.0)])  # (3, H=2, K=1)
+    got = bench.score(draws, np.array([[1.0], [np.nan]]))
+    assert got["n"] == 1 and got["abs_sum"] == 0.0
+    assert got["crps_sum"] == np.abs(draws[:, 0, 0] - 1).mean() - 0.5 * 8 / 6  # fair CRPS, by hand
+    assert got["covered"] == 1
+
+
+def test_tiny_run_writes_a_table(tmp_path):
+    argv = ["--epochs", "0.05", "--every", "500", "--members", "4", "--days", "3", "--out", str(tmp_path)]
+    table = bench.main(argv)
+    assert set(table.method) >= {"tsdiff", "persistence", "seasonal naive"} and table.crps.notna().all()
+    text = (tmp_path / "forecast_series_sensors.md").read_text()
+    assert "| tsdiff | 4 |" in text and "2 origins every 500 steps" in text
