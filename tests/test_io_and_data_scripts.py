@@ -11,7 +11,7 @@ import pytest
 
 from tsdiff.data.download import DownloadError, extract_members, fetch, run_script, sha256, verify
 from tsdiff.data.simulate import sensor_network
-from tsdiff.io import read_table, write_table
+from tsdiff.io import read_table, table_format, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def _script(name):
     return module
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".nc"])
+@pytest.mark.parametrize("suffix", [".csv", ".nc", ".parquet"])
 def test_table_round_trip(tmp_path, suffix):
     _, df = sensor_network(n_hours=30, n_sensors=3)
     path = write_table(df, tmp_path / f"t{suffix}")
@@ -56,9 +56,15 @@ def test_table_indexes_numbers_and_time_zones(tmp_path):
     np.testing.assert_array_equal(nc["a"], zoned["a"])
 
 
-def test_table_errors(tmp_path):
+def test_table_errors(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unsupported format"):
         read_table(tmp_path / "x.xlsx")
+    real_find_spec = importlib.util.find_spec
+    engines = ("pyarrow", "fastparquet")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m in engines else real_find_spec(m, *a))
+    with pytest.raises(ImportError, match=r"out.parquet: Parquet needs pyarrow"):  # said before any work
+        table_format(tmp_path / "out.parquet")
+    monkeypatch.undo()
     (tmp_path / "t.csv").write_text("time,a,b\n2024-01-01,1,x\n")
     with pytest.raises(ValueError, match="not numeric"):
         read_table(tmp_path / "t.csv")

@@ -3,6 +3,7 @@ grids (NetCDF, a folder of NetCDF files, or zarr)."""
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from pathlib import Path
 
@@ -25,10 +26,13 @@ GRIB_SUFFIXES = (".grib", ".grb", ".grib2", ".grb2")
 
 
 def table_format(path: Path) -> str:
-    """The table format of ``path`` by its suffix (one of ``FORMATS``), or an error that names it."""
+    """The table format of ``path`` by its suffix (one of ``FORMATS``), or an error that names it; Parquet only
+    where pandas has an engine for it (so that a command says so before it trains, not after)."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"{path}: unsupported format {suffix!r}; use one of {FORMATS}")
+    if suffix == ".parquet" and not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
+        raise ImportError(f"{path}: Parquet needs pyarrow: pip install pyarrow (or use CSV / NetCDF)")
     return suffix
 
 
@@ -54,7 +58,7 @@ def read_table(path: str | Path, columns: list | None = None) -> pd.DataFrame:
     if fmt == ".csv":
         df = _read_csv_table(path)
     elif fmt == ".parquet":
-        df = _parquet(lambda: pd.read_parquet(path))
+        df = pd.read_parquet(path)
     else:
         import xarray as xr
 
@@ -121,7 +125,7 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     if fmt == ".csv":
         df.to_csv(path)
     elif fmt == ".parquet":
-        _parquet(lambda: df.to_parquet(path))
+        df.to_parquet(path)
     else:
         netcdf_times(df.to_xarray()).to_netcdf(path)
     return path
@@ -158,13 +162,6 @@ def netcdf_times(ds):
             utc = index.tz_convert("UTC").tz_localize(None)
             ds = ds.assign_coords({name: (coord.dims, utc, {**coord.attrs, "time_zone": str(index.tz)})})
     return ds
-
-
-def _parquet(action):
-    try:
-        return action()
-    except ImportError as err:
-        raise ImportError("Parquet needs pyarrow: pip install pyarrow (or use CSV / NetCDF)") from err
 
 
 def open_grid(path: str | Path):
