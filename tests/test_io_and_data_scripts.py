@@ -244,3 +244,81 @@ def test_open_grid_formats_and_errors(tmp_path):
         (tmp_path / "x.grib").write_bytes(b"GRIB")
         with pytest.raises(ImportError, match="grib extra"):
             open_grid(tmp_path / "x.grib")
+
+
+def _fake_wfde5_zip(path, name, units, values_of):
+    """A CDS-style zip holding one WFDE5 NetCDF: 0.5-degree cells, longitudes 0..360, latitudes descending."""
+    import xarray as xr
+
+    lat = np.arange(64.75, 45.0, -0.5)  # 40 rows, descending as some providers write them
+    lon = np.arange(0.25, 360.0, 0.5)  # 720 columns in 0..360
+    time = pd.date_range("2017-01-01", periods=3, freq="h")
+    data = values_of(time.size, lat, lon)
+    ds = xr.Dataset({name: (("time", "lat", "lon"), data, {"units": units})}, {"time": time, "lat": lat, "lon": lon})
+    nc = path.with_suffix(".nc")
+    ds.to_netcdf(nc)
+    with zipfile.ZipFile(path, "w") as z:
+        z.write(nc, f"{name}_WFDE5_CRU_201701_v2.1.nc")
+    nc.unlink()
+
+
+def test_wfde5_script_cuts_the_box_from_cds_zips(tmp_path):
+    from tsdiff.data.download import DownloadError
+    from tsdiff.data.wfde5 import load_wfde5
+
+    wfde5 = _script("wfde5")
+    requests = []
+
+    def values_of(n, lat, lon):  # lat + lon/1000 per cell, + the hour: every value says where it came from
+        grid = lat[:, None] + ((lon[None, :] + 180) % 360 - 180) / 1000
+        return (grid[None] + np.arange(n)[:, None, None]).astype(np.float32)
+
+    class Client:
+        def retrieve(self, dataset, request, target):
+            requests.append((dataset, request))
+            name = next(k for k, v in wfde5.VARIABLES.items() if v[0] == request["variable"][0])
+            _fake_wfde5_zip(Path(target), name, wfde5.VARIABLES[name][1], values_of)
+
+    folder = tmp_path / "downloads"
+    archives = {n: wfde5.retrieve(n, 2017, 1, folder, client=Client()) for n in wfde5.VARIABLES}
+    assert requests[0] == (
+        "derived-near-surface-meteorological-variables",
+        {"variable": ["near_surface_air_temperature"], "reference_dataset": "cru", "year": ["2017"],
+         "month": ["01"], "version": ["2.1"]},
+    )  # fmt: skip
+    written = wfde5.write(tmp_path / "gb", 2017, 1, wfde5.GB_BOX, archives)
+    assert sorted(p.name for p in written) == [  # the names of ../shared/data/wfde5_gb_2017_01's files
+        "air_temperature.nc",
+        "precipitation_flux.nc",
+        "specific_humidity.nc",
+        "surface_downwelling_longwave_flux_in_air.nc",
+        "surface_downwelling_shortwave_flux_in_air.nc",
+        "wind_speed.nc",
+    ]
+    ds = load_wfde5(tmp_path / "gb")
+    assert sorted(ds.data_vars) == sorted(wfde5.OUTPUTS) and dict(ds.sizes) == {"time": 3, "lat": 20, "lon": 28}
+    np.testing.assert_allclose(ds.lat.values[[0, -1]], [50.25, 59.75])
+    np.testing.assert_allclose(ds.lon.values[[0, -1]], [-10.75, 2.75])
+    expected = ds.lat.values[:, None] + ds.lon.values[None, :] / 1000
+    np.testing.assert_allclose(ds["Tair"].isel(time=1), expected + 1, rtol=1e-6)  # each cell kept in place
+    np.testing.assert_allclose(ds["pr"].isel(time=0), 2 * expected, rtol=1e-6)  # rainfall + snowfall
+    assert len(requests) == 7
+    wfde5.retrieve("Tair", 2017, 1, folder, client=None)  # a zip already there is reused, no client needed
+    assert len(requests) == 7
+
+    class Offline:
+        def retrieve(self, *args):
+            raise ConnectionError("no route to host")
+
+    with pytest.raises(DownloadError, match="no route to host.*--archives"):
+        wfde5.retrieve("Wind", 2017, 2, folder, client=Offline())
+    with pytest.raises(DownloadError, match="Wind_201702.zip not found"):
+        wfde5.retrieve("Wind", 2017, 2, folder, download=False)
+    _fake_wfde5_zip(tmp_path / "bad.zip", "Wind", "km h-1", values_of)
+    with pytest.raises(DownloadError, match="Wind in 'km h-1', expected 'm s-1'"):
+        wfde5.read_variable(tmp_path / "bad.zip", "Wind")
+    (tmp_path / "page.zip").write_text("<html>log in</html>")
+    with pytest.raises(DownloadError, match="not a zip archive"):
+        wfde5.read_variable(tmp_path / "page.zip", "Wind")
+    with pytest.raises(ValueError, match="holds no 0.5-degree cell centre"):
+        wfde5.cut(wfde5.read_variable(archives["Wind"], "Wind"), (10.0, 10.2, 0.0, 1.0))
