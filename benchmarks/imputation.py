@@ -246,7 +246,7 @@ def run_case(args, case: dict, out: Path) -> list[str]:
                 }
             )
             print(f"  tsdiff: {rows[-1]}", flush=True)
-    for name, epochs in args.peers:  # PyPOTS's models, trained here on the same windows (pip install "tsdiff[peers]")
+    for name, epochs in args.peers:  # PyPOTS's models, trained here on the same windows (pip install -e ".[peers]")
         epochs = epochs or max(1, round(args.epochs))
         peer_draws, secs = pypots_impute(name, inputs, train, epochs=epochs, n_samples=args.samples, seed=0)
         sampling = f", DDPM 50 steps, {args.samples} samples" if name == "csdi" else ""

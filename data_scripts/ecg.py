@@ -1,4 +1,4 @@
-"""Download ECG records from PhysioNet through the `wfdb` package (pip install "tsdiff[ecg]").
+"""Download ECG records from PhysioNet through the `wfdb` package (pip install wfdb).
 
     python data_scripts/ecg.py --dest data/ecg                       # MIT-BIH record 100 + PTB s0010_re
     python data_scripts/ecg.py --dest data/mitdb --database mitdb --records all
@@ -35,7 +35,7 @@ def download(dest: Path, database: str | None = None, records=None, dl_database=
         try:
             import wfdb
         except ImportError as err:
-            raise ImportError('downloading ECG records needs `wfdb`: pip install "tsdiff[ecg]"') from err
+            raise ImportError("downloading ECG records needs `wfdb`: pip install wfdb") from err
         dl_database = wfdb.dl_database
     dest.mkdir(parents=True, exist_ok=True)
     jobs = DEFAULT if database is None else {database: records}

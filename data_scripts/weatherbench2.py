@@ -1,6 +1,6 @@
 """Download a subset of WeatherBench 2's ERA5 at 64 x 32 (5.625 degrees) lazily and write it as NetCDF.
 
-    pip install "tsdiff[grid]" gcsfs
+    pip install -e ".[grid]" gcsfs
     python data_scripts/weatherbench2.py --variables 2m_temperature geopotential --levels 500 \\
         --start 2017-01-01 --end 2018-12-31 --out data/era5_64x32_2017_2018.nc
 
@@ -29,7 +29,7 @@ def open_store(source: str):
     try:
         import zarr  # noqa: F401
     except ImportError as err:
-        raise SystemExit('reading zarr needs the grid extra: pip install "tsdiff[grid]"') from err
+        raise SystemExit("reading zarr needs zarr and dask: pip install zarr dask") from err
     options = {}
     if source.startswith("gs://"):
         try:

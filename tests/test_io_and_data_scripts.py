@@ -242,7 +242,7 @@ def test_open_grid_formats_and_errors(tmp_path):
         write_grid(ds, tmp_path / "x.txt")
     if importlib.util.find_spec("cfgrib") is None:
         (tmp_path / "x.grib").write_bytes(b"GRIB")
-        with pytest.raises(ImportError, match="grib extra"):
+        with pytest.raises(ImportError, match="GRIB files need cfgrib"):
             open_grid(tmp_path / "x.grib")
 
 

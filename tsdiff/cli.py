@@ -188,7 +188,7 @@ def _forecast_grid(args) -> int:
         from .metrics import grid
 
         table = grid.score_table(ens, truth, method="tsdiff")
-        print(table.drop(columns="method").to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(table.drop(columns="method").to_string(index=False, float_format=lambda v: f"{v:.4g}"))  # pr ~ 1e-5
         if args.plots:
             from .plotting import grid_forecast_plots
 
@@ -394,7 +394,8 @@ def _synthesize_windows(config: dict, args) -> int:
         synth = Synthesizer(**params)
         start = time.perf_counter()
         synth.fit(fit_input, labels=labels)
-        print(f"trained on {len(fit_input)} rows in {time.perf_counter() - start:.0f} s")
+        what = "rows of a table" if isinstance(fit_input, pd.DataFrame) else "windows"
+        print(f"trained on {len(fit_input)} {what} in {time.perf_counter() - start:.0f} s")
         if args.save:
             print(f"model -> {synth.save(args.save)}")
     is_table = isinstance(fit_input, pd.DataFrame)

@@ -189,7 +189,7 @@ def open_grid(path: str | Path):
                 return ds.load()
         except ValueError as err:
             if "cfgrib" in str(err):
-                raise ImportError('GRIB files need the grib extra: pip install "tsdiff[grib]"') from err
+                raise ImportError("GRIB files need cfgrib: pip install cfgrib") from err
             raise
     if path.suffix.lower() != ".nc":
         raise ValueError(
@@ -223,4 +223,4 @@ def _zarr(action):
     try:
         return action()
     except ImportError as err:
-        raise ImportError('zarr stores need the zarr extra: pip install "tsdiff[grid]"') from err
+        raise ImportError("zarr stores need zarr: pip install zarr dask") from err

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import pandas as pd
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 
@@ -78,6 +80,10 @@ def imputation_panels(
             ax.plot(x[gaps], truth[col].iloc[rows][gaps], "k.", ms=2, label="true value of a gap")
         ax.plot(x, given[col].iloc[rows], ".", color="tab:blue", ms=2, label="observed")
         ax.set_ylabel(str(col), fontsize=8)
+    if isinstance(x, pd.DatetimeIndex):  # concise dates: long labels overlapped
+        locator = mdates.AutoDateLocator()
+        axes[-1, 0].xaxis.set_major_locator(locator)
+        axes[-1, 0].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes[0, 0].legend(fontsize=7, ncol=4, loc="upper right")
     return save_figure(fig, path)
 

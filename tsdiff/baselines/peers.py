@@ -1,4 +1,4 @@
-"""PyPOTS's SAITS, BRITS and CSDI as optional peers in the imputation benchmark (``pip install "tsdiff[peers]"``).
+"""PyPOTS's SAITS, BRITS and CSDI as optional peers in the imputation benchmark (``pip install pypots``).
 
 Each peer is trained on the training windows (NaN = missing) standardised per feature on the training split, and
 imputes the evaluation windows; the draws come back in data units as ``(N, S, L, K)`` (S = 1 for the
@@ -36,7 +36,7 @@ def _model_class(name: str):
     try:
         from pypots import imputation
     except ImportError as e:
-        raise ImportError(f"the PyPOTS peers need pypots: pip install 'tsdiff[peers]' ({e})") from e
+        raise ImportError(f"the PyPOTS peers need pypots: pip install pypots ({e})") from e
     return getattr(imputation, name.upper())
 
 

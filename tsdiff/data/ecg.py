@@ -1,5 +1,5 @@
 """ECG for synthesis: beats from MIT-BIH records, multi-lead windows from PTB records (both WFDB, read with the
-optional ``wfdb`` package: ``pip install "tsdiff[ecg]"``), and ECGSYN simulations through neurokit2.
+optional ``wfdb`` package: ``pip install wfdb``), and ECGSYN simulations through neurokit2.
 
 Beats: the record is resampled to ``rate`` Hz (polyphase, scipy) and a window of ``before`` + ``after`` seconds is
 cut around every annotated beat of the wanted classes (MIT-BIH symbols: N normal, A atrial premature, V premature
@@ -28,7 +28,7 @@ def _wfdb():
     try:
         import wfdb
     except ImportError as err:
-        raise ImportError('reading WFDB records needs the `wfdb` package: pip install "tsdiff[ecg]"') from err
+        raise ImportError("reading WFDB records needs the `wfdb` package: pip install wfdb") from err
     return wfdb
 
 
@@ -120,7 +120,7 @@ def detect_r_peaks(signal, rate: float) -> np.ndarray:
     try:
         import neurokit2 as nk
     except ImportError as err:
-        raise ImportError('R-peak detection needs neurokit2: pip install "tsdiff[ecg]"') from err
+        raise ImportError("R-peak detection needs neurokit2: pip install neurokit2") from err
     _, info = nk.ecg_peaks(np.asarray(signal, dtype=np.float64), sampling_rate=rate)
     return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
 
@@ -223,7 +223,7 @@ def simulate_ecg(
     try:
         import neurokit2  # noqa: F401
     except ImportError as err:
-        raise ImportError('ECG simulation needs `neurokit2`: pip install "tsdiff[ecg]"') from err
+        raise ImportError("ECG simulation needs `neurokit2`: pip install neurokit2") from err
     ctx = mp.get_context("spawn")
     for attempt in range(retries + 1):
         kwargs = dict(
