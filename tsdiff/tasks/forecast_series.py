@@ -102,9 +102,10 @@ def forecast(
     model._check_fitted_input(df)  # columns as in fit, numbers without inf
     _check_names(df)
     context = df.iloc[-(model.seq_len_ - horizon) :]
-    if context.notna().sum().sum() == 0:
+    observed = context.notna().sum()  # per column
+    if observed.sum() == 0:
         raise ValueError("the context window before the forecast has no observed value")
-    empty = [str(c) for c, n in context.notna().sum().items() if n == 0]
+    empty = [str(c) for c, n in observed.items() if n == 0]
     if empty:  # legitimate (the other columns inform them), but worth knowing
         warnings.warn(
             f"columns {empty} have no observed value in the context window ({context.index[0]} to "
