@@ -9,11 +9,12 @@ Baselines (each from the same history):
     persistence          the last observed value of each column (one member: its CRPS is its MAE)
     seasonal naive       the value one period (a day) before each target step, last observed
     seasonal ensemble    the values at the same time of day over the last ``--days`` days (one member a day)
-    persistence + noise  the last value plus ``members`` changes over the same lead drawn from the training part
-                         (the series counterpart of the gridded benchmark's calibrated noise ensemble)
+    persistence + noise  the last value plus ``members`` changes over the same leads drawn from the training part,
+                         each from a row at the same time of day as the origin's last one (the series counterpart
+                         of the gridded benchmark's noise ensemble, calibrated per hour and lead)
 
     python benchmarks/forecast_series.py                   # simulated sensors, 24-hour horizon
-    python benchmarks/forecast_series.py --dataset aqi36   # AQI-36: train May-February, forecast March-April
+    python benchmarks/forecast_series.py --dataset aqi36   # AQI-36: train to 16 February 2015, then forecast
 """
 
 from __future__ import annotations
@@ -43,51 +44,54 @@ def load(dataset: str, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if dataset == "sensors":
         truth, observed = sensor_network(seed=0)
         return observed, truth
-    observed = load_aqi36_table(root).asfreq("h")  # the file skips an hour: a gap, not a shorter step
+    observed = load_aqi36_table(root).asfreq("h")  # one row an hour (a missing row would become a gap)
     return observed, observed
 
 
-def last_values(history: pd.DataFrame, fallback: pd.Series) -> np.ndarray:
-    """(K,) the last observed value of each column; ``fallback`` (the training mean) for a column never observed."""
-    return history.ffill().iloc[-1].fillna(fallback).to_numpy(np.float64)
-
-
 def baselines(history: pd.DataFrame, train: pd.DataFrame, horizon: int, period: int, days: int, members: int, rng):
-    """{name: (members, horizon, K) draws} of each baseline from ``history`` (rows before the origin)."""
+    """{name: (members, horizon, K) draws} of each baseline from ``history`` (the rows before the origin; its rows
+    and the training part's are counted from the same first row, so row % period is the time of day)."""
     k = history.shape[1]
     filled = history.ffill().fillna(train.mean()).to_numpy(np.float64)  # (T, K)
-    last = filled[-1]
+    t, last = len(filled), filled[-1]
+    if t < period:
+        raise ValueError(f"the history before an origin has {t} rows, less than a period of {period}")
     steps = np.arange(1, horizon + 1)
-    seasonal = filled[len(filled) - period + (steps - 1) % period]  # (H, K): the same time a period before
-    back = [len(filled) - d * period + (steps - 1) % period for d in range(1, days + 1)]  # same time, earlier days
-    seasonal_ens = np.stack([filled[b] for b in back if b.min() >= 0])  # (D, H, K)
-    # persistence + noise: changes over each lead, drawn from the training part's rows (the same rows for all K)
+    seasonal = filled[t - period + (steps - 1) % period]  # (H, K): the same time a period before
+    back = [t - d * period + (steps - 1) % period for d in range(1, days + 1)]  # same time, earlier days
+    seasonal_ens = np.stack([filled[b] for b in back if b.min() >= 0])  # (D, H, K), D <= days
+    # persistence + noise: the changes over each lead from training rows at the origin's time of day
     values = train.to_numpy(np.float64)
-    starts = rng.integers(0, len(values) - horizon, size=members)
+    starts = np.arange((t - 1) % period, len(values) - horizon, period)  # rows like the last one before the origin
+    starts = rng.choice(starts, size=members)
     changes = values[starts[:, None] + steps] - values[starts][:, None]  # (M, H, K), NaN where a reading is missing
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a lead with no finite change: its median is NaN, then 0
         typical = np.nan_to_num(np.nanmedian(changes, axis=0))
-    changes = np.where(np.isnan(changes), typical, changes)
+    changes = np.where(np.isnan(changes), typical, changes)  # a missing change: the median change of that lead
     return {
         "persistence": np.broadcast_to(last, (1, horizon, k)),
         "seasonal naive": seasonal[None],
-        f"seasonal ensemble ({len(seasonal_ens)} days)": seasonal_ens,
-        f"persistence + noise ({members})": last + changes,
+        "seasonal ensemble": seasonal_ens,
+        "persistence + noise": last + changes,
     }
 
 
 def score(draws: np.ndarray, truth: np.ndarray) -> dict:
-    """CRPS (fair), MAE of the median and 90% coverage of (M, H, K) draws on (H, K) truth, where it is known."""
+    """Sums of the fair CRPS, the median's absolute error and the 5-95% interval's hits of (M, H, K) draws over the
+    (H, K) truth where it is known, with their count ``n`` and the number of members."""
     samples, target = torch.tensor(draws, dtype=torch.float64), torch.tensor(truth, dtype=torch.float64)
     mask = torch.isfinite(target)
+    n = int(mask.sum())
     target = torch.nan_to_num(target)
     median = samples.quantile(0.5, dim=0)
+    hits = np.nan if len(samples) < 2 else interval_coverage(samples, target, mask) * n if n else 0.0
     return {
         "crps_sum": float(crps_ensemble(samples, target)[mask].sum()),
         "abs_sum": float((median - target).abs()[mask].sum()),
-        "covered": interval_coverage(samples, target, mask) * int(mask.sum()) if len(samples) > 1 else np.nan,
-        "n": int(mask.sum()),
+        "covered": hits,
+        "n": n,
+        "members": len(samples),
     }
 
 
@@ -110,6 +114,8 @@ def main(argv=None):
     split = int(len(observed) * args.train_fraction)
     train = observed.iloc[:split]
     origins = list(range(split, len(observed) - args.horizon + 1, args.every))
+    if not origins:
+        raise SystemExit(f"no forecast origin: {len(observed) - split} rows after training, horizon {args.horizon}")
     print(f"{args.dataset}: {observed.shape}, train {train.index[0]} .. {train.index[-1]}, {len(origins)} origins")
 
     params = {**FORECAST_DEFAULTS, "seed": args.seed, **json.loads(args.options)}
@@ -132,14 +138,14 @@ def main(argv=None):
         draws |= baselines(history, train, args.horizon, 24, args.days, args.members, rng)
         for name, d in draws.items():
             got = score(d, target)
-            totals.setdefault(name, dict.fromkeys(got, 0))
+            total = totals.setdefault(name, dict.fromkeys(got, 0))
             for key, value in got.items():
-                totals[name][key] += value
+                total[key] = max(total[key], value) if key == "members" else total[key] + value
 
     rows = [
         {
             "method": name,
-            "members": len(draws[name]),
+            "members": t["members"],  # the seasonal ensemble's: at most --days
             "crps": t["crps_sum"] / t["n"],
             "mae": t["abs_sum"] / t["n"],
             "coverage": t["covered"] / t["n"],

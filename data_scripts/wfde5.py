@@ -10,8 +10,8 @@ returns a zip with that month's global NetCDF file; the cells whose centres fall
 degrees) are written as one file per variable, named as in ``../shared/data/wfde5_gb_2017_01`` (``air_temperature.nc``
 holding ``Tair`` ...), latitudes ascending, longitudes in -180..180; ``pr`` is WFDE5's rainfall plus snowfall flux.
 Ocean cells stay NaN as WFDE5 gives them. The zips are kept in ``<out>/downloads`` and reused. The CDS publishes no
-checksums: each file is checked for its variable, units and a 0.5-degree hourly grid instead. ``--archives`` reads
-zips downloaded by hand (the CDS web form) instead of calling the API.
+checksums: each file is checked for its variable, units, 0.5-degree grid and hourly steps in the month instead.
+``--archives`` reads zips downloaded by hand (the CDS web form) instead of calling the API.
 Terms: Licence to Use Copernicus Products; cite Cucchi et al., ESSD 12, 2097-2120 (2020).
 """
 
@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import zipfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from tsdiff.data.download import DownloadError, run_script
+from tsdiff.data.download import DownloadError, extract_members, run_script
 
 DATASET = "derived-near-surface-meteorological-variables"
 # WFDE5 name: (CDS variable, units, output file); Rainf and Snowf are summed into pr
@@ -42,13 +42,14 @@ GB_BOX = (50.0, 60.0, -11.0, 3.0)  # south, north, west, east: the development s
 
 
 def request(name: str, year: int, month: int, extra: dict | None = None) -> dict:
-    """The CDS API request for one WFDE5 variable and month (as the CDS form's "Show API request" writes it)."""
+    """The CDS API request for one WFDE5 variable and month (the fields of the dataset's CDS form; the form's "Show
+    API request" gives the current spelling if the CDS changes it, and ``--request`` overrides any field)."""
     return {
         "variable": [VARIABLES[name][0]],
         "reference_dataset": "cru",
         "year": [f"{year:04d}"],
         "month": [f"{month:02d}"],
-        "version": ["2.1"],
+        "version": ["2_1"],
         **(extra or {}),
     }
 
@@ -82,30 +83,34 @@ def retrieve(
     return target
 
 
-def read_variable(archive: Path, name: str):
-    """The DataArray ``name`` of the one NetCDF file in a CDS zip, checked for units and a 0.5-degree grid."""
+def read_box(archive: Path, name: str, box, year: int, month: int):
+    """The cells of ``box`` (see ``cut``) of variable ``name`` from a CDS zip holding one NetCDF file, checked for
+    the variable, its units, WFDE5's 0.5-degree grid and hourly steps within the month; only the box is loaded (a
+    global month is about 0.8 GB), and the extracted file is deleted."""
+    import pandas as pd
     import xarray as xr
 
-    if not zipfile.is_zipfile(archive):
-        raise DownloadError(f"{archive} is not a zip archive")
-    with zipfile.ZipFile(archive) as z:
-        members = [m for m in z.namelist() if m.endswith(".nc")]
-        if len(members) != 1:
-            raise DownloadError(f"{archive}: expected one NetCDF file, found {members}")
-        path = Path(z.extract(members[0], archive.parent))  # netCDF4 reads files, not zip members
-    with xr.open_dataset(path) as opened:
-        ds = opened.load()
-    if name not in ds.data_vars:
-        raise DownloadError(f"{archive}: no variable {name!r}; it holds {sorted(ds.data_vars)}")
-    da = ds[name]
-    units = da.attrs.get("units")
-    if units != VARIABLES[name][1]:
-        raise DownloadError(f"{archive}: {name} in {units!r}, expected {VARIABLES[name][1]!r}")
-    for dim in ("lat", "lon"):
-        step = np.unique(np.round(np.abs(np.diff(da[dim].values)), 6))
-        if dim not in da.dims or list(step) != [0.5]:
-            raise DownloadError(f"{archive}: {name} is not on WFDE5's 0.5-degree {dim} axis")
-    return da
+    with tempfile.TemporaryDirectory() as tmp:
+        (path,) = extract_members(archive, {".nc": f"{name}.nc"}, tmp)  # exactly one NetCDF file, or an error
+        with xr.open_dataset(path) as ds:
+            if name not in ds.data_vars:
+                raise DownloadError(f"{archive}: no variable {name!r}; it holds {sorted(ds.data_vars)}")
+            da = ds[name]
+            units = da.attrs.get("units")
+            if units != VARIABLES[name][1]:
+                raise DownloadError(f"{archive}: {name} in {units!r}, expected {VARIABLES[name][1]!r}")
+            for dim in ("lat", "lon"):
+                steps = [] if dim not in da.dims else np.unique(np.round(np.abs(np.diff(da[dim].values)), 6))
+                if list(steps) != [0.5]:
+                    raise DownloadError(f"{archive}: {name} has no 0.5-degree {dim!r} axis (dims {da.dims})")
+            times = pd.DatetimeIndex(da["time"].values)
+            hourly = (np.diff(times.values) == np.timedelta64(1, "h")).all()
+            if not hourly or (times.year != year).any() or (times.month != month).any():
+                raise DownloadError(
+                    f"{archive}: {name} runs {times[0]} .. {times[-1]} ({len(times)} steps), not hourly in "
+                    f"{year}-{month:02d}"
+                )
+            return cut(da, box).load()
 
 
 def cut(da, box):
@@ -121,7 +126,7 @@ def cut(da, box):
 
 def write(out: Path, year: int, month: int, box, archives: dict[str, Path]) -> list[Path]:
     """One NetCDF per output variable in ``out``, cut from the zips in ``archives`` (WFDE5 name: zip)."""
-    fields = {name: cut(read_variable(path, name), box) for name, path in archives.items()}
+    fields = {name: read_box(path, name, box, year, month) for name, path in archives.items()}
     if "Rainf" in fields and "Snowf" in fields:
         pr = (fields.pop("Rainf") + fields.pop("Snowf")).rename("pr")
         pr.attrs.update(units="kg m-2 s-1", long_name="Rainfall flux + snowfall flux (WFDE5 Rainf + Snowf)")
@@ -147,7 +152,11 @@ def main():
     p.add_argument("--month", type=int, default=1)
     p.add_argument("--box", type=float, nargs=4, default=GB_BOX, metavar=("SOUTH", "NORTH", "WEST", "EAST"))
     p.add_argument("--variables", nargs="+", default=OUTPUTS, choices=OUTPUTS)
-    p.add_argument("--out", default="data/wfde5_gb_2017_01")
+    p.add_argument(
+        "--out",
+        help="folder to write (default: data/wfde5_gb_<year>_<month> for the default box, "
+        "data/wfde5_<south>_<north>_<west>_<east>_<year>_<month> otherwise)",
+    )
     p.add_argument("--archives", type=Path, help="a folder of zips named <WFDE5 name>_<YYYYMM>.zip (no download)")
     p.add_argument("--request", default="{}", help="JSON merged into each CDS request (if the CDS renames a field)")
     args = p.parse_args()
@@ -156,10 +165,20 @@ def main():
         raise SystemExit(f"WFDE5 v2.1 covers 1979-2019: --year {args.year} --month {args.month}")
     if not (-90 <= south < north <= 90 and -180 <= west < east <= 180):
         raise SystemExit(f"--box is SOUTH NORTH WEST EAST in degrees (south < north, west < east), got {args.box}")
-    out = Path(args.out)
+    centres = np.arange(-179.75, 180, 0.5)  # WFDE5's cell centres (latitudes: the same from -89.75)
+    if not (((centres >= south) & (centres <= north)).any() and ((centres >= west) & (centres <= east)).any()):
+        raise SystemExit(f"--box {args.box} holds no 0.5-degree cell centre (they lie at x.25 and x.75 degrees)")
+    extra = json.loads(args.request)
+    if not isinstance(extra, dict):
+        raise SystemExit(f"--request must be a JSON object of request fields, got {args.request!r}")
+    if args.out:
+        out = Path(args.out)
+    elif tuple(args.box) == GB_BOX:
+        out = Path(f"data/wfde5_gb_{args.year}_{args.month:02d}")
+    else:
+        out = Path(f"data/wfde5_{'_'.join(f'{v:g}' for v in args.box)}_{args.year}_{args.month:02d}")
     names = [n for v in args.variables for n in (("Rainf", "Snowf") if v == "pr" else (v,))]
     folder = args.archives or out / "downloads"
-    extra = json.loads(args.request)
     download = args.archives is None
     archives = {n: retrieve(n, args.year, args.month, folder, extra=extra, download=download) for n in names}
     for path in write(out, args.year, args.month, tuple(args.box), archives):

@@ -18,18 +18,20 @@ def periodic(days=40, k=2):
 
 def test_baselines_are_exact_where_they_should_be():
     df = periodic()
-    history, train = df.iloc[: 24 * 35], df.iloc[: 24 * 30]
-    future = df.iloc[24 * 35 : 24 * 35 + 30].to_numpy()  # a horizon longer than a day repeats the last day
+    history, train = df.iloc[: 24 * 35 + 5], df.iloc[: 24 * 30]  # an origin at 05:00
+    future = df.iloc[24 * 35 + 5 : 24 * 35 + 35].to_numpy()  # a horizon longer than a day repeats the last day
     draws = bench.baselines(history, train, 30, 24, 7, 16, np.random.default_rng(0))
     assert draws["seasonal naive"].shape == (1, 30, 2)
     np.testing.assert_allclose(draws["seasonal naive"][0], future, atol=1e-12)
-    assert draws["seasonal ensemble (7 days)"].shape == (7, 30, 2)
-    np.testing.assert_allclose(bench.score(draws["seasonal ensemble (7 days)"], future)["crps_sum"], 0, atol=1e-9)
-    # persistence repeats the last value; persistence + noise adds changes seen in training, here exact ones
+    assert draws["seasonal ensemble"].shape == (7, 30, 2)
+    np.testing.assert_allclose(bench.score(draws["seasonal ensemble"], future)["crps_sum"], 0, atol=1e-9)
     np.testing.assert_allclose(draws["persistence"][0], np.broadcast_to(history.iloc[-1], (30, 2)))
-    noise = draws["persistence + noise (16)"]
-    assert noise.shape == (16, 30, 2) and np.isfinite(noise).all()
-    assert np.abs(noise - history.iloc[-1].to_numpy()).max() <= 2 * 3.0 + 1e-9  # a change of a sine of amplitude 3
+    # persistence + noise draws training changes from the origin's time of day: on a daily cycle, the true ones
+    noise = draws["persistence + noise"]
+    assert noise.shape == (16, 30, 2)
+    np.testing.assert_allclose(noise, np.broadcast_to(future, noise.shape), atol=1e-9)
+    early = bench.baselines(df.iloc[:60], train, 6, 24, 7, 4, np.random.default_rng(0))
+    assert early["seasonal ensemble"].shape == (2, 6, 2)  # only two earlier days to draw from
 
 
 def test_score_skips_unknown_truth_and_counts_coverage():
@@ -37,7 +39,9 @@ def test_score_skips_unknown_truth_and_counts_coverage():
     got = bench.score(draws, np.array([[1.0], [np.nan]]))
     assert got["n"] == 1 and got["abs_sum"] == 0.0
     assert got["crps_sum"] == np.abs(draws[:, 0, 0] - 1).mean() - 0.5 * 8 / 6  # fair CRPS, by hand
-    assert got["covered"] == 1
+    assert got["covered"] == 1 and got["members"] == 3
+    nothing = bench.score(draws, np.full((2, 1), np.nan))  # an origin without any known truth counts for nothing
+    assert nothing["n"] == 0 and nothing["crps_sum"] == nothing["covered"] == 0
 
 
 def test_tiny_run_writes_a_table(tmp_path):

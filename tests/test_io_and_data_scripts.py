@@ -25,6 +25,8 @@ def _script(name):
 
 @pytest.mark.parametrize("suffix", [".csv", ".nc", ".parquet"])
 def test_table_round_trip(tmp_path, suffix):
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")  # in the dev extra; the parquet extra for users
     _, df = sensor_network(n_hours=30, n_sensors=3)
     path = write_table(df, tmp_path / f"t{suffix}")
     back = read_table(path)
@@ -284,7 +286,7 @@ def test_wfde5_script_cuts_the_box_from_cds_zips(tmp_path):
     assert requests[0] == (
         "derived-near-surface-meteorological-variables",
         {"variable": ["near_surface_air_temperature"], "reference_dataset": "cru", "year": ["2017"],
-         "month": ["01"], "version": ["2.1"]},
+         "month": ["01"], "version": ["2_1"]},
     )  # fmt: skip
     written = wfde5.write(tmp_path / "gb", 2017, 1, wfde5.GB_BOX, archives)
     assert sorted(p.name for p in written) == [  # the names of ../shared/data/wfde5_gb_2017_01's files
@@ -314,11 +316,19 @@ def test_wfde5_script_cuts_the_box_from_cds_zips(tmp_path):
         wfde5.retrieve("Wind", 2017, 2, folder, client=Offline())
     with pytest.raises(DownloadError, match="Wind_201702.zip not found"):
         wfde5.retrieve("Wind", 2017, 2, folder, download=False)
+    box, ym = wfde5.GB_BOX, (2017, 1)
     _fake_wfde5_zip(tmp_path / "bad.zip", "Wind", "km h-1", values_of)
     with pytest.raises(DownloadError, match="Wind in 'km h-1', expected 'm s-1'"):
-        wfde5.read_variable(tmp_path / "bad.zip", "Wind")
+        wfde5.read_box(tmp_path / "bad.zip", "Wind", box, *ym)
+    with pytest.raises(
+        DownloadError, match=r"runs 2017-01-01 00:00:00 .. 2017-01-01 02:00:00 \(3 steps\), not hourly in 2017-02"
+    ):
+        wfde5.read_box(archives["Wind"], "Wind", box, 2017, 2)  # a zip of another month given with --archives
+    with pytest.raises(DownloadError, match="no variable 'Wind'"):
+        wfde5.read_box(archives["Tair"], "Wind", box, *ym)
     (tmp_path / "page.zip").write_text("<html>log in</html>")
-    with pytest.raises(DownloadError, match="not a zip archive"):
-        wfde5.read_variable(tmp_path / "page.zip", "Wind")
+    with pytest.raises(DownloadError, match="neither a zip nor a tar archive"):
+        wfde5.read_box(tmp_path / "page.zip", "Wind", box, *ym)
     with pytest.raises(ValueError, match="holds no 0.5-degree cell centre"):
-        wfde5.cut(wfde5.read_variable(archives["Wind"], "Wind"), (10.0, 10.2, 0.0, 1.0))
+        wfde5.read_box(archives["Wind"], "Wind", (10.0, 10.2, 0.0, 1.0), *ym)
+    assert not list(folder.glob("*.nc"))  # the global files are extracted to a temporary folder, not kept

@@ -166,7 +166,7 @@ def netcdf_times(ds):
 
 def open_grid(path: str | Path):
     """A gridded Dataset from a NetCDF file, a folder of NetCDF files (merged: one variable per file is common), a
-    zarr store (opened lazily; the ``grid`` extra) or a GRIB file (through cfgrib; the ``grib`` extra)."""
+    zarr store (opened lazily; needs zarr and dask) or a GRIB file (needs cfgrib)."""
     import xarray as xr
 
     path = Path(path)
