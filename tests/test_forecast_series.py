@@ -73,6 +73,8 @@ def test_forecast_shapes_index_and_errors():
         ds = forecast(model, gap, members=3)
     assert np.isfinite(ds["b"].values).all()  # still forecast, from column a
     assert gap["b"].isna().sum() == 43  # the caller's frame unchanged
+    named = forecast(model, df.rename_axis("datetime"), members=2)  # an index named otherwise (AQI-36's file)
+    assert named["a_quantiles"].dims == ("quantile", "time") and (named.time.values == ds.time.values).all()
     for members in (0, 2.5):
         with pytest.raises(ValueError, match=f"members must be a whole number >= 1, got {members!r}"):
             forecast(model, df, members=members)

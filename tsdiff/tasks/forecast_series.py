@@ -120,13 +120,11 @@ def forecast(
     names = [str(c) for c in df.columns]
     ds = xr.Dataset(
         {name: (("member", "time"), draws[:, :, k]) for k, name in enumerate(names)},
-        coords={"member": np.arange(members), "time": future},
+        coords={"member": np.arange(members), "time": future.rename("time")},  # whatever the index's own name
     )
-    q = xr.Dataset({name: (("member", "time"), draws[:, :, k]) for k, name in enumerate(names)}).quantile(
-        list(quantiles), dim="member"
-    )
+    q = ds.quantile(list(quantiles), dim="member")
     for name in names:
-        ds[f"{name}_quantiles"] = q[name].assign_coords(time=future)
+        ds[f"{name}_quantiles"] = q[name]
     ds.attrs.update(
         horizon=horizon,
         members=members,
