@@ -90,11 +90,10 @@ def load_aqi36_table(root: str | Path) -> pd.DataFrame:
 
 def load_aqi36(root: str | Path, valid_month: int = 1) -> AQI36:
     root = Path(root)
-    for name in ("pm25_ground.txt", "pm25_missing.txt"):
-        _path(root, name)
+    ground_path, missing_path = (_path(root, name) for name in ("pm25_ground.txt", "pm25_missing.txt"))
     if valid_month not in TRAIN_MONTHS:
         raise ValueError(f"valid_month must be one of {TRAIN_MONTHS}, got {valid_month!r}")
-    ground, missing = _read(root / "pm25_ground.txt"), _read(root / "pm25_missing.txt")
+    ground, missing = _read(ground_path), _read(missing_path)
     if not ground.index.equals(missing.index) or list(ground.columns) != list(missing.columns):
         raise ValueError("pm25_ground.txt and pm25_missing.txt disagree on time stamps or stations")
     short = [m for m in range(1, 13) if (ground.index.month == m).sum() < WINDOW]
