@@ -403,3 +403,36 @@ def test_validation_set_is_checked_against_the_training_data():
     df = pd.DataFrame({"a": np.sin(np.arange(96) / 5), "b": np.cos(np.arange(96) / 7)}, index=idx)
     with pytest.raises(ValueError, match="X_val's columns"):
         DiffusionImputer(seq_len=24, **FAST).fit(df, X_val=df.rename(columns={"b": "c"}))
+
+
+def test_window_mean_matches_a_loop():
+    from tsdiff.data.scaling import window_mean
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 9, generator=gen)
+    mask = torch.rand(4, 3, 9, generator=gen) < 0.5
+    mask[1, 2] = False  # a feature with nothing to average: 0
+    got = window_mean(x, mask)
+    assert got.shape == (4, 3, 1)
+    for b in range(4):
+        for k in range(3):
+            want = x[b, k][mask[b, k]].mean() if mask[b, k].any() else torch.tensor(0.0)
+            torch.testing.assert_close(got[b, k, 0], want)
+
+
+def test_center_windows_draws_follow_each_windows_level():
+    x = _windows(n=32)
+    imp = DiffusionImputer(**FAST, center_windows=True, clip_denoised=False).fit(x)
+    test = _windows(n=3, seed=3)
+    draws = imp.sample(test, n_samples=3)
+    shifted = imp.sample(test + 40.0, n_samples=3)  # the same windows at another level: the same draws, moved
+    np.testing.assert_allclose(shifted, draws + 40.0, atol=1e-3)
+    plain = DiffusionImputer(**FAST, clip_denoised=False).fit(x)
+    moved = plain.sample(test + 40.0, n_samples=3) - plain.sample(test, n_samples=3)
+    assert np.abs(moved - 40.0)[np.isnan(test)[:, None].repeat(3, 1)].mean() > 1  # without centring they do not
+    # clipping keeps the training range in data units (to float32 rounding), whatever the window's level
+    clipped = imp.set_params(clip_denoised=True).sample(test + 200.0, n_samples=3)
+    low, high = imp.scaler_.inverse(np.stack(imp.scaler_.z_range()))
+    gaps = np.isnan(test)[:, None].repeat(3, 1)
+    assert (clipped[gaps] <= np.broadcast_to(high, clipped.shape)[gaps] + 1e-4).all()
+    assert (clipped[gaps] >= np.broadcast_to(low, clipped.shape)[gaps] - 1e-4).all()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-__all__ = ["FeatureScaler"]
+__all__ = ["FeatureScaler", "window_mean"]
 
 
 @dataclass
@@ -51,3 +52,12 @@ class FeatureScaler:
             return None if d.get(key) is None else np.asarray(d[key], dtype=np.float64)
 
         return cls(arr("mean"), arr("std"), arr("low"), arr("high"))
+
+
+def window_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per item and feature, the mean of ``x`` over the entries in ``mask`` along time, 0 where there is none:
+    (B, K, L) -> (B, K, 1). Subtracted from a window before the model and added back to its draws, it makes the
+    model's input and output level-free (the centring of RevIN, Kim et al. 2022)."""
+    count = mask.sum(-1, keepdim=True)  # (B, K, 1)
+    total = torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device)).sum(-1, keepdim=True)
+    return total / count.clamp(min=1)

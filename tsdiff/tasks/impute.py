@@ -27,7 +27,7 @@ from ..checkpoint import CheckpointError, check_shapes, load_checkpoint, load_mo
 from ..core import Condition, Schedule, denoising_loss, get_schedule, sample
 from ..data.adapters import sliding_windows, to_windows
 from ..data.masks import MASK_STRATEGIES, training_mask
-from ..data.scaling import FeatureScaler
+from ..data.scaling import FeatureScaler, window_mean
 from ..metrics import interval_coverage
 from ..models.csdi import PRESETS, CSDIDenoiser
 from ..training import TrainConfig, resolve_device, train
@@ -58,6 +58,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
                      ``horizon`` steps of every window: a forecaster, see ``tasks.forecast_series``)
     epochs, batch_size, lr, weight_decay, lr_decay, warmup_steps, grad_clip, ema_decay, weighting
                      training (defaults: CSDI's Adam lr 1e-3, step decay at 75% / 90%, batch 16, uniform weighting)
+    max_steps        optimizer steps of training: when given, ``epochs`` is not used (a budget that does not grow with
+                     the data, as ``fit_forecaster``'s)
     time_budget      seconds of training (validation left out): training stops when they are spent or after
                      ``epochs``, whichever comes first, and the lr decay runs over the same budget (``TrainConfig``)
     n_samples        draws per window for ``transform`` and ``predict_quantiles``
@@ -66,6 +68,10 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
     max_rows         largest batch (windows x samples) sent to the model at once: bounds memory (default: 1024
                      on a GPU, 8 on a CPU, where small batches that stay in cache are faster per sample)
     clip_denoised    clip the sampler's x0 estimates to the training range (+-10% of its width) per feature
+    center_windows   subtract from each window, per feature, the mean of the values it is conditioned on, and
+                     add it back to the draws: the model sees levels relative to the window's (RevIN's centring,
+                     Kim et al. 2022); what forecasts need, where the level drifts (default False; True in
+                     ``fit_forecaster``)
     train_stride     for a (T, K) series or DataFrame: train on windows every ``train_stride`` rows (overlapping;
                      default seq_len // 4) rather than only the consecutive ones
     calibration_fraction
@@ -89,6 +95,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         schedule_options: dict | None = None,
         mask_strategy: str = "random",
         epochs: float = 200,
+        max_steps: int | None = None,
         time_budget: float | None = None,
         batch_size: int = 16,
         lr: float = 1e-3,
@@ -103,6 +110,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         sample_steps: int | None = None,
         max_rows: int | None = None,
         clip_denoised: bool = True,
+        center_windows: bool = False,
         train_stride: int | None = None,
         horizon: int | None = None,
         calibration_fraction: float = 0.0,
@@ -120,6 +128,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.schedule_options = schedule_options
         self.mask_strategy = mask_strategy
         self.epochs = epochs
+        self.max_steps = max_steps
         self.time_budget = time_budget
         self.batch_size = batch_size
         self.lr = lr
@@ -134,6 +143,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         self.sample_steps = sample_steps
         self.max_rows = max_rows
         self.clip_denoised = clip_denoised
+        self.center_windows = center_windows
         self.train_stride = train_stride
         self.horizon = horizon
         self.calibration_fraction = calibration_fraction
@@ -215,6 +225,7 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         )
         self.schedule_ = self._schedule()
         schedule, strategy, weighting, horizon = self.schedule_, self.mask_strategy, self.weighting, self.horizon
+        center = self.center_windows
         pool = None
         if strategy in ("historical", "mix"):
             pool = obs_mask if mask_patterns is None else self._patterns(mask_patterns)
@@ -223,11 +234,14 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
             x, observed = batch
             patterns = None if pool is None else pool.to(x.device)
             cond_mask = training_mask(strategy, observed, generator, patterns, horizon)
+            if center:
+                x = x - window_mean(x, cond_mask)  # (B, K, L), targets relative to the conditioning's level
             condition = Condition(observed=x, obs_mask=cond_mask, target_mask=observed & ~cond_mask)
             return denoising_loss(net, x, schedule, condition, weighting=weighting, generator=generator)
 
         config = TrainConfig(
             epochs=self.epochs,
+            max_steps=self.max_steps,
             time_budget=self.time_budget,
             batch_size=self.batch_size,
             lr=self.lr,
@@ -330,6 +344,9 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
         x, obs_mask = self._to_model(values)
+        offset = window_mean(x, obs_mask) if self.center_windows else None  # (N, K, 1)
+        if offset is not None:
+            x = x - offset
         device = resolve_device(self.device)
         model = compile_model(self.model_.to(device), self.compile)
         n, k, l = x.shape
@@ -348,6 +365,10 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
         for i, j in chunks:
             s = min(per_call, n_samples - j)
             cond = Condition(observed=x[i : i + items].to(device), obs_mask=obs_mask[i : i + items].to(device))
+            shift = None if offset is None else offset[i : i + items].to(device)  # (b, K, 1)
+            clip = x0_range
+            if shift is not None and clip is not None:  # the training range relative to each window's level
+                clip = tuple((v - shift).repeat_interleave(s, 0) for v in clip)  # (b * s, K, 1)
             with autocast(device, self.amp):
                 draws = sample(
                     model,
@@ -358,8 +379,10 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
                     condition=cond,
                     generator=generator,
                     n_samples=s,
-                    x0_range=x0_range,
+                    x0_range=clip,
                 )  # (b, s, K, L)
+            if shift is not None:
+                draws = draws + shift[:, None]
             out[i : i + items, j : j + s] = draws.transpose(2, 3).double().cpu().numpy()
             bar.update(1)
         bar.close()
