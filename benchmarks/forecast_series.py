@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tsdiff.cli import FORECAST_DEFAULTS
 from tsdiff.data.aqi36 import load_aqi36_table
 from tsdiff.data.simulate import sensor_network
 from tsdiff.metrics.probabilistic import crps_ensemble, interval_coverage
 from tsdiff.tasks.forecast_series import fit_forecaster, forecast
+from tsdiff.tasks.impute import DiffusionImputer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -104,9 +104,12 @@ def main(argv=None):
     p.add_argument("--train-fraction", type=float, default=0.8)
     p.add_argument("--members", type=int, default=50)
     p.add_argument("--days", type=int, default=28, help="days of the seasonal ensemble")
-    p.add_argument("--epochs", type=float, default=None, help="training epochs (default: tsdiff forecast's)")
+    p.add_argument("--epochs", type=float, default=None, help="training epochs (default: fit_forecaster's steps)")
     p.add_argument("--options", default="{}", help="JSON of further fit_forecaster options")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", type=Path, help="save the trained forecaster here, or reuse it if the file exists")
+    p.add_argument("--sampler", help="sampler to forecast with (default: the model's)")
+    p.add_argument("--steps", type=int, help="sampler steps to forecast with (default: the model's)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = p.parse_args(argv)
 
@@ -118,13 +121,20 @@ def main(argv=None):
         raise SystemExit(f"no forecast origin: {len(observed) - split} rows after training, horizon {args.horizon}")
     print(f"{args.dataset}: {observed.shape}, train {train.index[0]} .. {train.index[-1]}, {len(origins)} origins")
 
-    params = {**FORECAST_DEFAULTS, "seed": args.seed, **json.loads(args.options)}
+    params = {"seed": args.seed, **json.loads(args.options)}  # over fit_forecaster's DEFAULTS
     if args.epochs is not None:
         params["epochs"] = args.epochs
     start = time.perf_counter()
-    model = fit_forecaster(train, args.horizon, **params)
+    reuse = args.model is not None and args.model.exists()
+    if reuse:
+        model = DiffusionImputer.load(args.model)  # trained on this split by an earlier run: the caller's word
+    else:
+        model = fit_forecaster(train, args.horizon, **params)
+        if args.model is not None:
+            model.save(args.model)
     train_s = time.perf_counter() - start
-    model.set_params(progress=False)  # one sampling bar per origin would flood the log
+    sampling = {k: v for k, v in (("sampler", args.sampler), ("sample_steps", args.steps)) if v is not None}
+    model.set_params(progress=False, **sampling)  # one sampling bar per origin would flood the log
 
     rng = np.random.default_rng(args.seed)
     totals: dict[str, dict] = {}
@@ -154,15 +164,16 @@ def main(argv=None):
     ]
     table = pd.DataFrame(rows)
     best = table[table.method != "tsdiff"].crps.min()
+    trained = f"model loaded from {args.model}" if reuse else f"{train_s:.0f} s of training"
     lines = [
         f"### Series forecasts: {args.dataset}",
         "",
         f"`{' '.join(['python benchmarks/forecast_series.py', *(sys.argv[1:] if argv is None else argv)])}`",
         "",
-        f"{observed.shape[1]} columns; trained on {train.index[0]} .. {train.index[-1]} ({split} rows; "
-        f"{train_s:.0f} s); {len(origins)} origins every {args.every} steps, horizon {args.horizon}; "
-        f"{totals['tsdiff']['n']} scored values; forecasting {forecast_s / len(origins):.2f} s per origin "
-        f"({args.members} members). CRPS fair; MAE of the ensemble median; coverage of the 5-95% interval.",
+        f"{observed.shape[1]} columns; trained on {train.index[0]} .. {train.index[-1]} ({split} rows; {trained}); "
+        f"{len(origins)} origins every {args.every} steps, horizon {args.horizon}; {totals['tsdiff']['n']} scored "
+        f"values; forecasting {forecast_s / len(origins):.2f} s per origin ({args.members} members, {model.sampler} "
+        f"{model.sample_steps or 'all'} steps). CRPS fair; MAE of the ensemble median; coverage of the 5-95% interval.",
         "",
         "| method | members | CRPS | CRPS / best baseline | MAE (median) | 90% coverage |",
         "|---|---|---|---|---|---|",

@@ -50,3 +50,10 @@ def test_tiny_run_writes_a_table(tmp_path):
     assert set(table.method) >= {"tsdiff", "persistence", "seasonal naive"} and table.crps.notna().all()
     text = (tmp_path / "forecast_series_sensors.md").read_text()
     assert "| tsdiff | 4 |" in text and "2 origins every 500 steps" in text
+    model = tmp_path / "forecaster.pt"
+    bench.main([*argv, "--model", str(model)])  # trains and saves
+    assert model.exists() and "s of training" in (tmp_path / "forecast_series_sensors.md").read_text()
+    again = bench.main([*argv, "--model", str(model), "--sampler", "ddpm", "--steps", "2"])  # reuses it
+    text = (tmp_path / "forecast_series_sensors.md").read_text()
+    assert f"model loaded from {model}" in text and "ddpm 2 steps" in text
+    assert again.crps.notna().all()

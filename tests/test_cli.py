@@ -4,6 +4,7 @@ import sys
 import pandas as pd
 import pytest
 
+from tsdiff import DiffusionImputer
 from tsdiff.data.simulate import sensor_network
 from tsdiff.io import read_csv
 
@@ -131,14 +132,19 @@ def test_forecast_command_writes_an_ensemble(tmp_path):
         "5",
         "--out",
         str(tmp_path / "fc.nc"),
-        "--epochs",
-        "1",
+        "--train-steps",
+        "4",
         "--steps",
         "3",
         "--columns",
         "sensor_00,sensor_01",
+        "--model",
+        str(tmp_path / "fc.pt"),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    trained = DiffusionImputer.load(tmp_path / "fc.pt")
+    params = trained.get_params()
+    assert (params["max_steps"], params["center_windows"], params["train_stride"]) == (4, True, 1)  # forecast recipe
     ds = xr.open_dataset(tmp_path / "fc.nc")
     assert "site" not in ds
     assert dict(ds["sensor_00"].sizes) == {"member": 5, "time": 6}

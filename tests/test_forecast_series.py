@@ -78,3 +78,19 @@ def test_forecast_shapes_index_and_errors():
     for members in (0, 2.5):
         with pytest.raises(ValueError, match=f"members must be a whole number >= 1, got {members!r}"):
             forecast(model, df, members=members)
+
+
+def test_fit_forecaster_recipe_and_budget():
+    from tsdiff.tasks.forecast_series import DEFAULTS
+
+    idx = pd.date_range("2024-01-01", periods=120, freq="h")
+    df = pd.DataFrame({"a": np.sin(np.arange(120) / 4)}, index=idx)
+    before = df.copy()
+    model = fit_forecaster(df, horizon=4, max_steps=3, progress=False)  # the recipe, with a budget of 3 steps
+    params = model.get_params()
+    assert {k: params[k] for k in DEFAULTS} == {**DEFAULTS, "max_steps": 3}
+    assert params["center_windows"] and params["train_stride"] == 1 and model.train_result_.steps == 3
+    windows = len(df) - model.seq_len_ + 1  # a window at every row
+    by_epochs = fit_forecaster(df, horizon=4, epochs=1, batch_size=8, progress=False)  # epochs replace the steps
+    assert by_epochs.max_steps is None and by_epochs.train_result_.steps == windows // 8  # full batches
+    pd.testing.assert_frame_equal(df, before)

@@ -21,9 +21,6 @@ IMPUTE_DEFAULTS = dict(
     sample_steps=10,
     model_options={"interpolated_input": True},  # linear interpolation as an input channel: faster to train
 )
-# `tsdiff forecast`: the same recipe with fit_forecaster's window (max(48, 4 horizon)) and the two-channel model
-# (the interpolated input was measured for imputation only); the ensemble's draws are its members
-FORECAST_DEFAULTS = {k: v for k, v in IMPUTE_DEFAULTS.items() if k not in ("seq_len", "n_samples", "model_options")}
 
 
 def _impute_table(df, args):
@@ -117,9 +114,11 @@ def _forecast(args) -> int:
                 "forecast: train one with `tsdiff forecast --model NEW.pt`"
             )
     else:
-        params = {**FORECAST_DEFAULTS, **overrides, "seed": args.seed}
+        params = {**overrides, "seed": args.seed}  # over fit_forecaster's DEFAULTS
         if args.epochs is not None:
             params["epochs"] = args.epochs
+        if args.train_steps is not None:
+            params["max_steps"] = args.train_steps
         model = fit_forecaster(df, args.horizon, **params)
         if args.model:
             model.save(args.model)
@@ -569,13 +568,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_sampling_options(p, samples: bool = True):
+def _add_sampling_options(p, samples: bool = True, epochs: str = "training epochs (default 120)"):
     """Sampling and training flags; ``samples=False`` where the draws are counted otherwise (forecast: --members)."""
     if samples:
         p.add_argument("--samples", type=_positive_int, help="draws per gap (default 20)")
     p.add_argument("--sampler", choices=["ddpm", "ddim", "dpmpp_2m", "euler_maruyama", "heun", "pc"])
     p.add_argument("--steps", type=_positive_int, help="sampler steps (default 10)")
-    p.add_argument("--epochs", type=float, help="training epochs (default 120)")
+    p.add_argument("--epochs", type=float, help=epochs)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--bf16",
@@ -641,7 +640,10 @@ def main(argv: list[str] | None = None) -> int:
     fc.add_argument("--out", required=True, help=".nc (members + quantiles) or .csv (+ _quantiles.csv)")
     fc.add_argument("--model", help="trained forecaster to reuse; if the file does not exist, train and save there")
     _add_columns_option(fc, "model and forecast (default: all)")
-    _add_sampling_options(fc, samples=False)  # the ensemble's draws are its --members
+    fc.add_argument("--train-steps", type=_positive_int, help="training steps (default 3000)")
+    _add_sampling_options(  # the ensemble's draws are its --members
+        fc, samples=False, epochs="training epochs over windows at every row, instead of --train-steps"
+    )
     fc.set_defaults(run=_forecast)
 
     grid = sub.add_parser("forecast-grid", help="ensemble forecasts of gridded fields (NetCDF / zarr) with a DiT")
