@@ -236,6 +236,9 @@ def test_flags_and_configs_are_checked_before_any_training(tmp_path, capsys):
     assert "must be at least 1" in fails(
         "forecast", str(table), "--horizon", "2", "--members", "0", "--out", "f.nc", code=2
     )
+    assert "--train-steps or as --epochs, not both" in fails(
+        "forecast", str(table), "--horizon", "2", "--out", "f.nc", "--epochs", "1", "--train-steps", "5"
+    )
     assert "is the input file" in fails("impute", str(table), "--out", str(table))
     assert "write figures to" in fails("impute", str(table), "--out", str(tmp_path / "o.csv"), "--plot", "p.xyz")
     assert "write forecasts to .nc" in fails(

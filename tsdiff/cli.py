@@ -102,6 +102,8 @@ def _forecast(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".nc", ".csv"):  # said before training, not after
         raise ValueError(f"{out}: write forecasts to .nc (NetCDF) or .csv")
+    if args.epochs is not None and args.train_steps is not None:
+        raise ValueError("give the training budget as --train-steps or as --epochs, not both")
     _not_the_input(out, args.input)
     _, df = _read_input(args)
     start = time.perf_counter()
