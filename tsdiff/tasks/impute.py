@@ -61,7 +61,8 @@ class DiffusionImputer(TransformerMixin, BaseEstimator):
     max_steps        optimizer steps of training: when given, ``epochs`` is not used (a budget that does not grow with
                      the data, as ``fit_forecaster``'s)
     time_budget      seconds of training (validation left out): training stops when they are spent or after
-                     ``epochs``, whichever comes first, and the lr decay runs over the same budget (``TrainConfig``)
+                     ``epochs`` (``max_steps``), whichever comes first, and the lr decay runs over the same budget
+                     (``TrainConfig``)
     n_samples        draws per window for ``transform`` and ``predict_quantiles``
     sampler, sample_steps
                      the core sampler and its number of steps (None: the sampler's default, all 50 for "ddpm")
