@@ -420,7 +420,7 @@ def test_window_mean_matches_a_loop():
             torch.testing.assert_close(got[b, k, 0], want)
 
 
-def test_center_windows_draws_follow_each_windows_level():
+def test_center_windows_draws_follow_each_windows_level(tmp_path):
     x = _windows(n=32)
     imp = DiffusionImputer(**FAST, center_windows=True, clip_denoised=False).fit(x)
     test = _windows(n=3, seed=3)
@@ -436,3 +436,9 @@ def test_center_windows_draws_follow_each_windows_level():
     gaps = np.isnan(test)[:, None].repeat(3, 1)
     assert (clipped[gaps] <= np.broadcast_to(high, clipped.shape)[gaps] + 1e-4).all()
     assert (clipped[gaps] >= np.broadcast_to(low, clipped.shape)[gaps] - 1e-4).all()
+    path = imp.set_params(clip_denoised=False).save(tmp_path / "centred.pt")
+    np.testing.assert_array_equal(DiffusionImputer.load(path).sample(test, n_samples=3), draws)  # kept by save
+    state = torch.load(path, weights_only=True)
+    del state["params"]["center_windows"], state["params"]["max_steps"]  # as written before the options existed
+    save_checkpoint(tmp_path / "older.pt", state)
+    assert DiffusionImputer.load(tmp_path / "older.pt").center_windows is False
